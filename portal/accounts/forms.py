@@ -1,0 +1,32 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from portal.core.permissions import Role
+
+ROLE_LABELS = {
+    Role.CS_ADMIN: _l("CS administrator"),
+    Role.CS_SUPERVISOR: _l("CS supervisor"),
+    Role.CS_OFFICER: _l("CS officer"),
+    Role.AUDITOR: _l("Auditor"),
+    Role.PARTY_STAFF: _l("Party staff (carrier / merchant / warehouse)"),
+    Role.DEPARTMENT_MANAGER: _l("Department manager"),
+    Role.HR_OFFICER: _l("HR officer"),
+}
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+
+
+class UserForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(3, 64)])
+    display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    email = EmailField(_l("Email"), validators=[Optional(), Email(), Length(max=254)])
+    employee_no = StringField(_l("Employee number"), validators=[Optional(), Length(max=32)])
+    role = SelectField(_l("Role"), choices=[(r.value, label) for r, label in ROLE_LABELS.items()],
+                       validators=[DataRequired()])
+    party_id = SelectField(_l("Party"), coerce=int, validators=[Optional()])
+    password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(min=10)])

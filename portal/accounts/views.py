@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from portal.accounts import services
+from portal.accounts.forms import ROLE_LABELS, LoginForm, UserForm
+from portal.accounts.models import User
+from portal.core.permissions import Perm, require
+from portal.core.web import ActionFailed, action
+from portal.extensions import db
+from portal.parties.models import Party
+from portal.parties.services import list_parties
+
+bp = Blueprint("accounts", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.username.data, form.password.data)
+        if user is None:
+            flash(_("Wrong username or password."), "error")
+        else:
+            lang = session.get("lang")
+            session.clear()  # a fresh session at sign-in
+            if lang:
+                session["lang"] = lang
+            login_user(user)
+            target = request.args.get("next", "")
+            if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+                target = url_for("main.home")
+            return redirect(target)
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    lang = session.get("lang")
+    logout_user()
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.get("/users")
+@require(Perm.MANAGE_USERS)
+def users():
+    rows = db.session.scalars(select(User).order_by(User.role, User.username)).all()
+    return render_template("accounts/users.html", users=rows, role_labels=ROLE_LABELS)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@require(Perm.MANAGE_USERS)
+def new_user():
+    form = UserForm()
+    form.party_id.choices = [(0, "—")] + [(p.id, f"{p.code} {p.name_zh}") for p in list_parties()]
+    if form.validate_on_submit():
+        party = db.session.get(Party, form.party_id.data) if form.party_id.data else None
+        try:
+            with action(form, success=_("User %(name)s created.", name=form.username.data)):
+                services.create_user(
+                    username=form.username.data, display_name=form.display_name.data,
+                    password=form.password.data, role=form.role.data, party=party,
+                    email=form.email.data or "", employee_no=form.employee_no.data or "")
+            return redirect(url_for("accounts.users"))
+        except ActionFailed:
+            pass
+    return render_template("accounts/user_form.html", form=form)

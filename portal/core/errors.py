@@ -1,0 +1,15 @@
+"""The one error a service raises when an action is refused; views show its message."""
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """An action refused for a reason the user can fix. ``field`` names the form field at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(str(message))
+        self.message = message
+        self.field = field
+
+
+class ConflictError(ServiceError):
+    """Someone else changed the object first (optimistic locking)."""

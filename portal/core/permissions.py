@@ -1,0 +1,104 @@
+"""Authorisation in one place: which role may do what, and which rows a user may load.
+
+Views ask ``require(Perm.X)`` (a decorator) or ``allowed(user, Perm.X)``; list queries are
+narrowed by ``party_scope(user)``: ``None`` for users who may see every party's rows, otherwise
+the one party id their rows must belong to. A party's staff therefore can only ever load their
+own party's rows; an object of another party is answered 404, not 403, so ids cannot be probed.
+"""
+from __future__ import annotations
+
+import enum
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+
+class Role(enum.StrEnum):
+    CS_ADMIN = "cs_admin"
+    CS_SUPERVISOR = "cs_supervisor"
+    CS_OFFICER = "cs_officer"
+    AUDITOR = "auditor"
+    PARTY_STAFF = "party_staff"
+    DEPARTMENT_MANAGER = "department_manager"
+    HR_OFFICER = "hr_officer"
+
+
+class Perm(enum.StrEnum):
+    MANAGE_PARTIES = "manage_parties"
+    MANAGE_USERS = "manage_users"
+    VIEW_PARTIES = "view_parties"
+    AUTHOR_STANDARDS = "author_standards"
+    PUBLISH_STANDARDS = "publish_standards"
+    VIEW_STANDARDS = "view_standards"          # scoped: parties see only their audience's
+    ACKNOWLEDGE = "acknowledge"
+    VIEW_ACK_COVERAGE = "view_ack_coverage"
+    VIEW_CASES = "view_cases"                  # scoped
+    HANDLE_CASES = "handle_cases"              # open cases, record violations, rule
+    VIEW_PENALTIES = "view_penalties"          # scoped
+    VIEW_HR_NOTICES = "view_hr_notices"        # scoped for department managers
+    ACT_ON_HR_NOTICES = "act_on_hr_notices"
+    PRINT_REPORTS = "print_reports"
+    VIEW_AUDIT_LOG = "view_audit_log"
+
+
+_CS_READ = {Perm.VIEW_PARTIES, Perm.VIEW_STANDARDS, Perm.VIEW_ACK_COVERAGE, Perm.VIEW_CASES,
+            Perm.VIEW_PENALTIES, Perm.VIEW_HR_NOTICES, Perm.PRINT_REPORTS}
+_CS_WORK = _CS_READ | {Perm.HANDLE_CASES}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.CS_ADMIN: frozenset(_CS_WORK | {Perm.MANAGE_PARTIES, Perm.MANAGE_USERS,
+                                         Perm.AUTHOR_STANDARDS, Perm.PUBLISH_STANDARDS,
+                                         Perm.VIEW_AUDIT_LOG}),
+    Role.CS_SUPERVISOR: frozenset(_CS_WORK | {Perm.AUTHOR_STANDARDS, Perm.PUBLISH_STANDARDS}),
+    Role.CS_OFFICER: frozenset(_CS_WORK),
+    Role.AUDITOR: frozenset(_CS_READ | {Perm.VIEW_AUDIT_LOG}),
+    Role.PARTY_STAFF: frozenset({Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES,
+                                 Perm.VIEW_PENALTIES}),
+    Role.DEPARTMENT_MANAGER: frozenset({Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES,
+                                        Perm.VIEW_PENALTIES, Perm.VIEW_HR_NOTICES}),
+    Role.HR_OFFICER: frozenset({Perm.VIEW_HR_NOTICES, Perm.ACT_ON_HR_NOTICES}),
+}
+
+# Roles bound to one party: every row they see is narrowed to that party.
+PARTY_BOUND_ROLES = frozenset({Role.PARTY_STAFF, Role.DEPARTMENT_MANAGER})
+
+
+def allowed(user, perm: Perm) -> bool:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.active:
+        return False
+    return perm in ROLE_PERMISSIONS.get(user.role, frozenset())
+
+
+def party_scope(user) -> int | None:
+    """``None`` if ``user`` may see all parties' rows, else the id of their own party."""
+    if user.role in PARTY_BOUND_ROLES:
+        if user.party_id is None:  # a party role without a party sees nothing
+            return -1
+        return user.party_id
+    return None
+
+
+def require(*perms: Perm):
+    """View decorator: log in first, then every permission in ``perms`` or 403."""
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not all(allowed(current_user, p) for p in perms):
+                abort(403)
+            return view(*args, **kwargs)
+        wrapped.required_permissions = perms
+        return wrapped
+    return decorator
+
+
+def ensure_visible(obj_party_ids: set[int] | int | None, user=None):
+    """404 unless ``user`` may see an object belonging to ``obj_party_ids``."""
+    user = user or current_user
+    scope = party_scope(user)
+    if scope is None:
+        return
+    ids = obj_party_ids if isinstance(obj_party_ids, set) else {obj_party_ids}
+    if scope not in ids:
+        abort(404)

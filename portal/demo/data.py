@@ -1,0 +1,201 @@
+"""Builds the demo world through the same services the UI uses, so every row is audited."""
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from portal import ROOT
+from portal.accounts.models import User
+from portal.accounts.services import create_user
+from portal.cases.services import ShareInput, issue_ruling, open_case, record_violation
+from portal.core.audit import acting_as
+from portal.core.db import utcnow
+from portal.core.permissions import Role
+from portal.core.timeutil import frozen_time
+from portal.extensions import db
+from portal.hr.services import acknowledge_notice, record_action
+from portal.parties.models import Party, PartyKind
+from portal.parties.services import create_party
+from portal.standards.loader import load_directory
+from portal.standards.models import Standard
+from portal.standards.services import acknowledge
+
+DEMO_PASSWORD = "demo-pass-2026"
+
+PARTIES = [
+    ("C001", "顺丰速运", "SF Express", PartyKind.CARRIER),
+    ("C002", "中通快递", "ZTO Express", PartyKind.CARRIER),
+    ("C003", "圆通速递", "YTO Express", PartyKind.CARRIER),
+    ("C004", "韵达快递", "Yunda Express", PartyKind.CARRIER),
+    ("C005", "申通快递", "STO Express", PartyKind.CARRIER),
+    ("C006", "城市之星落地配", "City Star Last-Mile", PartyKind.CARRIER),
+    ("M001", "优品数码旗舰店", "Youpin Digital Flagship", PartyKind.MERCHANT),
+    ("M002", "鲜果园生鲜", "Fresh Orchard Grocery", PartyKind.MERCHANT),
+    ("M003", "童趣玩具专营店", "Kids Fun Toys", PartyKind.MERCHANT),
+    ("M004", "雅居家纺", "Yaju Home Textiles", PartyKind.MERCHANT),
+    ("W001", "北京亦庄仓", "Beijing Yizhuang Warehouse", PartyKind.WAREHOUSE),
+    ("W002", "上海嘉定仓", "Shanghai Jiading Warehouse", PartyKind.WAREHOUSE),
+    ("W003", "广州黄埔仓", "Guangzhou Huangpu Warehouse", PartyKind.WAREHOUSE),
+    ("D001", "促销部", "Promotions", PartyKind.DEPARTMENT),
+    ("D002", "运营部", "Operations", PartyKind.DEPARTMENT),
+    ("D003", "送货部", "Delivery management", PartyKind.DEPARTMENT),
+    ("D004", "商品部", "Catalogue", PartyKind.DEPARTMENT),
+]
+
+# username, name, role, party code, employee no
+USERS = [
+    ("admin", "系统管理员 王敏", Role.CS_ADMIN, None, "E0001"),
+    ("supervisor", "客服主管 李娜", Role.CS_SUPERVISOR, None, "E0002"),
+    ("officer", "判责专员 张伟", Role.CS_OFFICER, None, "E0003"),
+    ("officer2", "判责专员 刘洋", Role.CS_OFFICER, None, "E0004"),
+    ("auditor", "审计 陈静", Role.AUDITOR, None, "E0005"),
+    ("hr.zhao", "人事专员 赵磊", Role.HR_OFFICER, None, "E0006"),
+    ("sf.zhou", "周强(顺丰客服)", Role.PARTY_STAFF, "C001", ""),
+    ("sf.wu", "吴婷(顺丰客服)", Role.PARTY_STAFF, "C001", ""),
+    ("zto.sun", "孙浩(中通客服)", Role.PARTY_STAFF, "C002", ""),
+    ("yto.ma", "马丽(圆通客服)", Role.PARTY_STAFF, "C003", ""),
+    ("m001.he", "何佳(优品数码)", Role.PARTY_STAFF, "M001", ""),
+    ("m002.lin", "林峰(鲜果园)", Role.PARTY_STAFF, "M002", ""),
+    ("w001.guo", "郭涛(亦庄仓)", Role.PARTY_STAFF, "W001", ""),
+    ("promo.mgr", "促销部经理 黄蕾", Role.DEPARTMENT_MANAGER, "D001", "E0101"),
+]
+
+EMPLOYEES = {"D001": [("E0137", "钱晓"), ("E0142", "冯雪")],
+             "D002": [("E0208", "蒋宁")], "D003": [("E0311", "韩冰")], "D004": [("E0405", "唐悦")]}
+
+CASE_TITLES = {
+    PartyKind.CARRIER: ["客户投诉未收到包裹但系统显示已签收", "配送超时三天未联系客户",
+                        "代签未按规定短信告知", "客服催单两小时内未回复"],
+    PartyKind.MERCHANT: ["商家使用未备案配送公司发货", "商家超时发货引发投诉", "商品描述与实物不符"],
+    PartyKind.WAREHOUSE: ["仓库错发商品", "仓库交接延误导致整批订单超时"],
+    PartyKind.DEPARTMENT: ["促销活动价格设置错误", "促销上线前未经客服审核"],
+}
+
+
+def is_loaded() -> bool:
+    return db.session.scalar(select(Party.id).where(Party.code == "C001")) is not None
+
+
+def load_demo(months: int = 4, seed: int = 20261123) -> dict:
+    rng = random.Random(seed)
+    start = utcnow() - timedelta(days=30 * months)
+    with frozen_time(start):
+        parties = {code: create_party(code=code, name_zh=zh, name_en=en, kind=kind)
+                   for code, zh, en, kind in PARTIES}
+        users = {}
+        for username, name, role, code, emp in USERS:
+            users[username] = create_user(
+                username=username, display_name=name, password=DEMO_PASSWORD, role=role,
+                party=parties.get(code), email=f"{username}@example.com", employee_no=emp)
+        db.session.flush()
+        with acting_as(users["admin"]):
+            result = load_directory(ROOT / "standards", users["admin"])
+        if result.errors:
+            raise RuntimeError("; ".join(str(e) for e in result.errors))
+    _acknowledge_some(users, rng, start)
+    n_cases = _cases(parties, users, rng, start, months)
+    db.session.commit()
+    return {"parties": len(parties), "users": len(users), "cases": n_cases}
+
+
+def _acknowledge_some(users, rng, start):
+    standards = db.session.scalars(select(Standard)).all()
+    for username in ("sf.zhou", "zto.sun", "m001.he", "w001.guo", "promo.mgr", "yto.ma"):
+        user = users[username]
+        for std in standards:
+            v = std.current_version
+            if v and user.party.kind in std.audience_kinds:
+                with frozen_time(start + timedelta(days=rng.randint(1, 20), hours=3)), \
+                        acting_as(user):
+                    acknowledge(v, user, ip="10.8.%d.%d" % (rng.randint(0, 9), rng.randint(2, 250)),
+                                user_agent="Mozilla/5.0 (demo)")
+
+
+def _clauses_by_kind():
+    by_kind: dict[PartyKind, list] = {}
+    for std in db.session.scalars(select(Standard)).all():
+        v = std.current_version
+        for c in v.clauses if v else []:
+            if c.fixed_fine:
+                for kind in std.audience_kinds:
+                    by_kind.setdefault(kind, []).append(c)
+    return by_kind
+
+
+def _cases(parties, users, rng, start, months) -> int:
+    clauses = _clauses_by_kind()
+    officers = [users["officer"], users["officer2"], users["supervisor"]]
+    by_kind: dict[PartyKind, list[Party]] = {}
+    for p in parties.values():
+        by_kind.setdefault(p.kind, []).append(p)
+    n = 0
+    day = start + timedelta(days=21)
+    end = utcnow() - timedelta(days=1)
+    while day < end:
+        kind = rng.choice([PartyKind.CARRIER] * 4 + [PartyKind.MERCHANT] * 2 +
+                          [PartyKind.WAREHOUSE, PartyKind.DEPARTMENT])
+        if not clauses.get(kind):
+            day += timedelta(days=1)
+            continue
+        party = rng.choice(by_kind[kind])
+        clause = rng.choice(clauses[kind])
+        officer = rng.choice(officers)
+        incident = day.replace(hour=rng.randint(1, 12), minute=rng.randint(0, 59), tzinfo=UTC)
+        with acting_as(officer):
+            with frozen_time(incident + timedelta(hours=6)):
+                case = open_case(title=rng.choice(CASE_TITLES[kind]),
+                                 description=f"工单号 TK{rng.randint(10_000_000, 99_999_999)},"
+                                             f"订单号 {rng.randint(10**11, 10**12 - 1)}",
+                                 incident_at=incident, user=officer)
+                record_violation(case, clause=clause, party=party,
+                                 occurrences=rng.choice([1, 1, 1, 2]),
+                                 evidence="客户来电录音及配送系统签收记录已核对;投诉工单截图已存档。",
+                                 user=officer)
+            if rng.random() < 0.8:
+                with frozen_time(incident + timedelta(days=rng.randint(1, 4))):
+                    issue_ruling(case, officer=officer, rationale=_rationale(kind, rng),
+                                 shares=_shares(kind, party, by_kind, rng))
+                    _hr_follow_up(case, users["hr.zhao"], rng)
+        n += 1
+        day += timedelta(hours=rng.randint(20, 60))
+    return n
+
+
+def _shares(kind, party, by_kind, rng) -> list[ShareInput]:
+    if kind is PartyKind.DEPARTMENT:
+        emp = rng.choice(EMPLOYEES.get(party.code, [("E0999", "未知")]))
+        return [ShareInput(party.id, 100, *emp)]
+    if rng.random() < 0.25:
+        dept = rng.choice(by_kind[PartyKind.DEPARTMENT])
+        emp = rng.choice(EMPLOYEES[dept.code])
+        pct = rng.choice([60, 70, 80])
+        return [ShareInput(party.id, pct), ShareInput(dept.id, 100 - pct, *emp)]
+    return [ShareInput(party.id, 100)]
+
+
+def _rationale(kind, rng) -> str:
+    return rng.choice([
+        "经核实客户反馈属实,责任方已确认学习过对应条款版本,按条款处罚。",
+        "系统记录与客户陈述一致,证据充分,依据条款判定责任。",
+        "调取通话录音与签收记录,确认违规,按责任比例分摊。",
+    ])
+
+
+def _hr_follow_up(case, hr_user, rng):
+    from portal.hr.models import HrNotice
+
+    notices = db.session.scalars(select(HrNotice).where(HrNotice.case_id == case.id)).all()
+    for notice in notices:
+        if rng.random() < 0.7:
+            with acting_as(hr_user):
+                acknowledge_notice(notice, hr_user)
+                if rng.random() < 0.6:
+                    record_action(notice, hr_user, "已发书面警告,并安排重新培训促销审核流程。")
+
+
+def logins() -> list[tuple[str, str, str]]:
+    rows = db.session.execute(select(User.username, User.display_name, User.role)
+                              .order_by(User.id)).all()
+    return [(u, n, r.value) for u, n, r in rows]

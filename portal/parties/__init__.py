@@ -1,0 +1,1 @@
+"""Parties (责任主体): carriers, merchants, warehouses and internal departments."""

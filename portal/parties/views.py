@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal.accounts.models import User
+from portal.core.permissions import Perm, require
+from portal.core.web import ActionFailed, action
+from portal.extensions import db
+from portal.parties import services
+from portal.parties.forms import KIND_LABELS, PartyForm
+from portal.parties.models import Party
+
+bp = Blueprint("parties", __name__, url_prefix="/parties")
+
+
+@bp.get("/")
+@require(Perm.VIEW_PARTIES)
+def index():
+    return render_template("parties/index.html", parties=services.list_parties(),
+                           kind_labels=KIND_LABELS)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require(Perm.MANAGE_PARTIES)
+def new():
+    form = PartyForm()
+    if form.validate_on_submit():
+        try:
+            with action(form, success=_("Party %(code)s created.", code=form.code.data.upper())):
+                party = services.create_party(code=form.code.data, name_zh=form.name_zh.data,
+                                              name_en=form.name_en.data, kind=form.kind.data)
+            return redirect(url_for("parties.detail", party_id=party.id))
+        except ActionFailed:
+            pass
+    return render_template("parties/form.html", form=form)
+
+
+@bp.get("/<int:party_id>")
+@require(Perm.VIEW_PARTIES)
+def detail(party_id: int):
+    party = db.session.get(Party, party_id) or abort(404)
+    staff = db.session.scalars(select(User).where(User.party_id == party.id)
+                               .order_by(User.username)).all()
+    return render_template("parties/detail.html", party=party, staff=staff,
+                           kind_labels=KIND_LABELS)

@@ -1,0 +1,18 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField
+from wtforms.validators import DataRequired, ValidationError
+
+
+class PeriodForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET form that changes nothing
+
+    start = DateField(_l("From"), validators=[DataRequired()])
+    end = DateField(_l("To"), validators=[DataRequired()])
+
+    def validate_end(self, field):
+        if self.start.data and field.data and field.data < self.start.data:
+            raise ValidationError(_l("The end date must not be before the start date."))
+        if self.start.data and field.data and (field.data - self.start.data).days > 3660:
+            raise ValidationError(_l("Choose a period of at most ten years."))

@@ -1,0 +1,43 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.parties.forms import KIND_LABELS
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class StandardForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=32)],
+                       description=_l("e.g. CAR-DLV"))
+    title_zh = StringField(_l("Title (Chinese)"), validators=[DataRequired(), Length(max=200)])
+    title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=200)])
+    category = StringField(_l("Category"), validators=[Optional(), Length(max=40)])
+    summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=2000)])
+    audience = MultiCheckboxField(_l("Addressed to"),
+                                  choices=[(k.value, v) for k, v in KIND_LABELS.items()],
+                                  validators=[DataRequired(_l("Choose at least one audience."))])
+    effective_from = DateField(_l("Effective from"), validators=[DataRequired()])
+
+
+class ClauseForm(FlaskForm):
+    number = StringField(_l("Clause number"), validators=[DataRequired(), Length(max=20)])
+    title_zh = StringField(_l("Title (Chinese)"), validators=[DataRequired(), Length(max=200)])
+    title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=200)])
+    body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=10000)])
+    fine = StringField(_l("Fine per occurrence (yuan)"), validators=[Optional(), Length(max=20)],
+                       description=_l("Leave empty if the clause carries no fixed fine."))
+
+
+class NewDraftForm(FlaskForm):
+    effective_from = DateField(_l("Effective from"), validators=[DataRequired()])
+    change_note = TextAreaField(_l("What changes"), validators=[Optional(), Length(max=2000)])
+
+
+class ConfirmForm(FlaskForm):
+    """A bare form for one-click actions: it carries only the CSRF token."""

@@ -1,0 +1,153 @@
+"""Loads the rulebook in ``standards/*.toml`` (see ``standards/README.md`` for the format).
+
+Loading is idempotent: a file whose text matches the version in force changes nothing; a changed
+file becomes a new version that supersedes the old one. A malformed file is reported with its
+name, line and reason, and nothing from it is loaded (each file loads in its own savepoint).
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from portal.core.errors import ServiceError
+from portal.extensions import db
+from portal.standards import services
+from portal.standards.models import Standard, StandardVersion
+
+
+class StandardFileError(ValueError):
+    def __init__(self, path: Path, line: int | None, reason: str):
+        self.path, self.line, self.reason = path, line, reason
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass
+class LoadResult:
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    errors: list[StandardFileError]
+
+
+REQUIRED_TOP = ("code", "title_zh", "audience", "effective_from", "clauses")
+REQUIRED_CLAUSE = ("number", "title_zh", "body_zh")
+
+
+def _line_of(text: str, pattern: str) -> int | None:
+    m = re.search(pattern, text, re.MULTILINE)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def parse_file(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        raise StandardFileError(path, line, f"not valid TOML: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+    for key in REQUIRED_TOP:
+        if key not in data:
+            raise StandardFileError(path, None, f"missing key '{key}'")
+    if not isinstance(data["clauses"], list) or not data["clauses"]:
+        raise StandardFileError(path, _line_of(text, r"^\[\[clauses\]\]"),
+                                "a standard needs at least one [[clauses]] entry")
+    try:
+        data["effective_from"] = _as_date(data["effective_from"])
+    except ValueError:
+        raise StandardFileError(path, _line_of(text, r"^effective_from\s*="),
+                                "effective_from must be a date like 2026-01-01") from None
+    for i, clause in enumerate(data["clauses"], start=1):
+        number = str(clause.get("number", ""))
+        line = _line_of(text, rf'^number\s*=\s*"{re.escape(number)}"') if number else None
+        for key in REQUIRED_CLAUSE:
+            if not str(clause.get(key, "")).strip():
+                raise StandardFileError(path, line, f"clause #{i} is missing '{key}'")
+        clause["_line"] = line
+    return data
+
+
+def _line_from_message(msg: str) -> int | None:
+    m = re.search(r"line (\d+)", msg)
+    return int(m.group(1)) if m else None
+
+
+def _as_date(value) -> date:
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _build_draft(data: dict, draft: StandardVersion, path: Path) -> None:
+    for clause in data["clauses"]:
+        try:
+            services.add_clause(draft, number=str(clause["number"]), title_zh=clause["title_zh"],
+                                title_en=clause.get("title_en", ""), body=clause["body_zh"],
+                                fine=clause.get("fine"))
+        except ServiceError as err:
+            raise StandardFileError(path, clause.get("_line"),
+                                    f"clause {clause['number']}: {err.message}") from None
+
+
+def load_file(path: Path, user=None) -> str:
+    """Load one file; return 'created', 'updated' or 'unchanged'. Raises StandardFileError."""
+    data = parse_file(path)
+    code = str(data["code"]).strip().upper()
+    std = db.session.scalar(db.select(Standard).where(Standard.code == code))
+    try:
+        if std is None:
+            std = services.create_standard(
+                code=code, title_zh=data["title_zh"], title_en=data.get("title_en", ""),
+                category=data.get("category", ""), summary=data.get("summary_zh", ""),
+                audience=list(data["audience"]), effective_from=data["effective_from"])
+            draft = std.versions[0]
+            outcome = "created"
+        else:
+            if std.draft is not None:
+                raise StandardFileError(path, None, f"{code} has an unpublished draft in the "
+                                        "portal; publish or discard it first")
+            draft = services.new_draft(std, data["effective_from"],
+                                       change_note=f"loaded from {path.name}")
+            for c in list(draft.clauses):  # rebuild from the file, not from the old version
+                draft.clauses.remove(c)
+            outcome = "updated"
+        db.session.flush()
+        _build_draft(data, draft, path)
+        db.session.flush()
+        current = std.current_version
+        if outcome == "updated" and current is not None and \
+                current.effective_from == draft.effective_from and \
+                _same_text(current, draft):
+            return "unchanged"
+        services.publish_version(draft, user)
+        return outcome
+    except ServiceError as err:
+        raise StandardFileError(path, None, err.message) from None
+
+
+def _same_text(a: StandardVersion, b: StandardVersion) -> bool:
+    def body(v):
+        return v.canonical_text().split("\n", 1)[1]  # ignore the version-number line
+    return body(a) == body(b)
+
+
+def load_directory(directory: Path, user=None) -> LoadResult:
+    result = LoadResult([], [], [], [])
+    for path in sorted(directory.glob("*.toml")):
+        savepoint = db.session.begin_nested()
+        try:
+            outcome = load_file(path, user)
+        except StandardFileError as err:
+            savepoint.rollback()
+            result.errors.append(err)
+            continue
+        if outcome == "unchanged":
+            savepoint.rollback()  # drop the throw-away draft and its audit events
+            result.unchanged.append(path.name)
+        else:
+            savepoint.commit()
+            getattr(result, outcome).append(path.name)
+    return result

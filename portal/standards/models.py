@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import enum
+import hashlib
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.core.db import Base, CreatedAtMixin, enum_column
+from portal.parties.models import PartyKind
+
+
+class VersionStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    SUPERSEDED = "superseded"
+
+
+class RuleKind(enum.StrEnum):
+    FIXED_FINE = "fixed_fine"  # a fine on the party per occurrence
+
+
+class Standard(CreatedAtMixin, Base):
+    __tablename__ = "standards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    title_zh: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(40), default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+    audiences: Mapped[list[StandardAudience]] = relationship(
+        back_populates="standard", cascade="all, delete-orphan")
+    versions: Mapped[list[StandardVersion]] = relationship(
+        back_populates="standard", order_by="StandardVersion.number")
+
+    def title(self, locale: str) -> str:
+        return self.title_en if locale.startswith("en") and self.title_en else self.title_zh
+
+    @property
+    def audience_kinds(self) -> list[PartyKind]:
+        return [a.party_kind for a in self.audiences]
+
+    @property
+    def current_version(self) -> StandardVersion | None:
+        published = [v for v in self.versions if v.status is VersionStatus.PUBLISHED]
+        return published[-1] if published else None
+
+    @property
+    def draft(self) -> StandardVersion | None:
+        drafts = [v for v in self.versions if v.status is VersionStatus.DRAFT]
+        return drafts[-1] if drafts else None
+
+
+class StandardAudience(Base):
+    """A party kind a standard is addressed to (named parties come with the lifecycle issue)."""
+
+    __tablename__ = "standard_audiences"
+    __table_args__ = (UniqueConstraint("standard_id", "party_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    standard_id: Mapped[int] = mapped_column(ForeignKey("standards.id"), index=True)
+    party_kind: Mapped[PartyKind] = mapped_column(enum_column(PartyKind))
+
+    standard: Mapped[Standard] = relationship(back_populates="audiences")
+
+
+class StandardVersion(CreatedAtMixin, Base):
+    """One text of a standard. Once published it never changes: editing means a new draft."""
+
+    __tablename__ = "standard_versions"
+    __table_args__ = (UniqueConstraint("standard_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    standard_id: Mapped[int] = mapped_column(ForeignKey("standards.id"), index=True)
+    number: Mapped[int]
+    status: Mapped[VersionStatus] = mapped_column(enum_column(VersionStatus),
+                                                  default=VersionStatus.DRAFT, index=True)
+    effective_from: Mapped[date]
+    change_note: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime | None]
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text_hash: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(default=1)
+
+    standard: Mapped[Standard] = relationship(back_populates="versions")
+    clauses: Mapped[list[Clause]] = relationship(
+        back_populates="standard_version", order_by="Clause.position",
+        cascade="all, delete-orphan")
+    published_by = relationship("User", foreign_keys=[published_by_id])
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_published(self) -> bool:
+        return self.status is not VersionStatus.DRAFT
+
+    @property
+    def label(self) -> str:
+        return f"{self.standard.code} v{self.number}"
+
+    def canonical_text(self) -> str:
+        """The exact text a reader acknowledges; its SHA-256 is the version's text hash."""
+        lines = [f"{self.standard.code} v{self.number}", self.standard.title_zh,
+                 self.standard.title_en, f"effective {self.effective_from.isoformat()}", ""]
+        for c in self.clauses:
+            lines.append(f"{c.number} {c.title_zh} / {c.title_en}")
+            lines.append(c.body.strip())
+            lines.extend(rule.describe_canonical() for rule in c.rules)
+            lines.append("")
+        return "\n".join(lines)
+
+    def compute_text_hash(self) -> str:
+        return hashlib.sha256(self.canonical_text().encode("utf-8")).hexdigest()
+
+
+class Clause(Base):
+    __tablename__ = "clauses"
+    __table_args__ = (UniqueConstraint("standard_version_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    standard_version_id: Mapped[int] = mapped_column(ForeignKey("standard_versions.id"),
+                                                     index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    number: Mapped[str] = mapped_column(String(20))
+    title_zh: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+
+    standard_version: Mapped[StandardVersion] = relationship(back_populates="clauses")
+    rules: Mapped[list[PenaltyRule]] = relationship(
+        back_populates="clause", cascade="all, delete-orphan", order_by="PenaltyRule.id")
+
+    def title(self, locale: str) -> str:
+        return self.title_en if locale.startswith("en") and self.title_en else self.title_zh
+
+    @property
+    def label(self) -> str:
+        return f"{self.standard_version.standard.code} v{self.standard_version.number} §{self.number}"
+
+    @property
+    def fixed_fine(self) -> Decimal | None:
+        fines = [r.amount for r in self.rules if r.kind is RuleKind.FIXED_FINE]
+        return sum(fines, Decimal("0.00")) if fines else None
+
+
+class PenaltyRule(Base):
+    """How a breach of a clause is priced. The skeleton knows the fixed fine per occurrence."""
+
+    __tablename__ = "penalty_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clause_id: Mapped[int] = mapped_column(ForeignKey("clauses.id"), index=True)
+    kind: Mapped[RuleKind] = mapped_column(enum_column(RuleKind))
+    amount: Mapped[Decimal]
+
+    clause: Mapped[Clause] = relationship(back_populates="rules")
+
+    def describe_canonical(self) -> str:
+        return f"rule {self.kind.value} {self.amount}"
+
+
+class Acknowledgement(Base):
+    """A named person's record that they read one published version (确认签署)."""
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (UniqueConstraint("standard_version_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    standard_version_id: Mapped[int] = mapped_column(ForeignKey("standard_versions.id"),
+                                                     index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
+    acknowledged_at: Mapped[datetime]
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+    text_hash: Mapped[str] = mapped_column(String(64))
+
+    standard_version: Mapped[StandardVersion] = relationship()
+    user = relationship("User")
+    party = relationship("Party")
+
+
+class ImmutableVersionError(RuntimeError):
+    pass
+
+
+def _version_of(target) -> StandardVersion | None:
+    if isinstance(target, StandardVersion):
+        return target
+    if isinstance(target, Clause):
+        return target.standard_version
+    if isinstance(target, PenaltyRule):
+        return target.clause.standard_version if target.clause else None
+    return None
+
+
+@event.listens_for(Clause, "before_insert")
+@event.listens_for(Clause, "before_update")
+@event.listens_for(Clause, "before_delete")
+@event.listens_for(PenaltyRule, "before_insert")
+@event.listens_for(PenaltyRule, "before_update")
+@event.listens_for(PenaltyRule, "before_delete")
+def _frozen_when_published(mapper, connection, target):
+    version = _version_of(target)
+    if version is not None and version.is_published:
+        raise ImmutableVersionError("a published version never changes")
+
+
+@event.listens_for(StandardVersion, "before_update")
+def _published_text_frozen(mapper, connection, target):
+    """Only the status may move on (published -> superseded); the text stays as published."""
+    from sqlalchemy import inspect
+
+    state = inspect(target)
+    hist = state.attrs.status.history
+    was = hist.deleted[0] if hist.deleted else target.status
+    if was is VersionStatus.DRAFT:
+        return
+    for attr in ("effective_from", "change_note", "text_hash", "published_at", "number"):
+        if state.attrs[attr].history.has_changes():
+            raise ImmutableVersionError("a published version never changes")

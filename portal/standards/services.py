@@ -1,0 +1,224 @@
+"""Operations on standards: drafting, publishing, acknowledging. The caller commits."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import exists, select
+from sqlalchemy.orm import selectinload
+
+from portal.core.audit import record
+from portal.core.db import utcnow
+from portal.core.errors import ServiceError
+from portal.core.money import MoneyError, to_money
+from portal.core.permissions import party_scope
+from portal.extensions import db
+from portal.parties.models import Party, PartyKind
+from portal.standards.models import (
+    Acknowledgement,
+    Clause,
+    PenaltyRule,
+    RuleKind,
+    Standard,
+    StandardAudience,
+    StandardVersion,
+    VersionStatus,
+)
+
+CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
+CLAUSE_NO_RE = re.compile(r"^\d+(\.\d+)*$")
+
+
+def create_standard(*, code: str, title_zh: str, title_en: str = "", category: str = "",
+                    summary: str = "", audience: list[str], effective_from: date) -> Standard:
+    """A new standard with an empty draft version 1."""
+    code = (code or "").strip().upper()
+    if not CODE_RE.match(code) or len(code) > 32:
+        raise ServiceError(_("Code must look like CAR-DLV: capital letters and digits in "
+                             "groups joined by '-'."), "code")
+    if db.session.scalar(select(Standard.id).where(Standard.code == code)):
+        raise ServiceError(_("A standard with code %(code)s already exists.", code=code), "code")
+    if not (title_zh or "").strip():
+        raise ServiceError(_("Chinese title is required."), "title_zh")
+    kinds = _audience_kinds(audience)
+    std = Standard(code=code, title_zh=title_zh.strip(), title_en=(title_en or "").strip(),
+                   category=(category or "").strip(), summary=(summary or "").strip(),
+                   audiences=[StandardAudience(party_kind=k) for k in kinds])
+    db.session.add(std)
+    version = StandardVersion(standard=std, number=1, effective_from=effective_from)
+    db.session.add(version)
+    record("standard.created", std, after={"code": code, "title_zh": std.title_zh,
+                                           "audience": [k.value for k in kinds]})
+    record("standard_version.drafted", version, after={"standard": code, "number": 1})
+    return std
+
+
+def _audience_kinds(audience: list[str]) -> list[PartyKind]:
+    if not audience:
+        raise ServiceError(_("Choose at least one audience."), "audience")
+    try:
+        return sorted({PartyKind(a) for a in audience}, key=lambda k: list(PartyKind).index(k))
+    except ValueError:
+        raise ServiceError(_("Unknown audience: %(value)s", value=audience), "audience") from None
+
+
+def add_clause(version: StandardVersion, *, number: str, title_zh: str, title_en: str = "",
+               body: str = "", fine: Decimal | str | None = None) -> Clause:
+    if version.is_published:
+        raise ServiceError(_("A published version never changes: start a new draft."))
+    number = (number or "").strip()
+    if not CLAUSE_NO_RE.match(number):
+        raise ServiceError(_("Clause number must look like 3 or 3.1."), "number")
+    if any(c.number == number for c in version.clauses):
+        raise ServiceError(_("Clause %(n)s already exists in this version.", n=number), "number")
+    if not (title_zh or "").strip():
+        raise ServiceError(_("Chinese title is required."), "title_zh")
+    rules = []
+    if fine not in (None, ""):
+        try:
+            amount = to_money(fine)
+        except MoneyError:
+            raise ServiceError(_("Fine must be an amount in yuan, e.g. 500 or 500.00."),
+                               "fine") from None
+        if amount <= 0:
+            raise ServiceError(_("Fine must be greater than zero."), "fine")
+        rules.append(PenaltyRule(kind=RuleKind.FIXED_FINE, amount=amount))
+    clause = Clause(standard_version=version, number=number, title_zh=title_zh.strip(),
+                    title_en=(title_en or "").strip(), body=(body or "").strip(),
+                    position=len(version.clauses), rules=rules)
+    db.session.add(clause)
+    record("clause.added", clause, after={
+        "version_id": version.id, "number": number, "title_zh": clause.title_zh,
+        "fine": rules[0].amount if rules else None})
+    return clause
+
+
+def new_draft(standard: Standard, effective_from: date, change_note: str = "") -> StandardVersion:
+    """A new draft copying the clauses of the current published version."""
+    if standard.draft is not None:
+        raise ServiceError(_("This standard already has a draft."))
+    base = standard.current_version
+    number = max((v.number for v in standard.versions), default=0) + 1
+    draft = StandardVersion(standard=standard, number=number, effective_from=effective_from,
+                            change_note=change_note)
+    db.session.add(draft)
+    if base:
+        for c in base.clauses:
+            draft.clauses.append(Clause(
+                number=c.number, title_zh=c.title_zh, title_en=c.title_en, body=c.body,
+                position=c.position,
+                rules=[PenaltyRule(kind=r.kind, amount=r.amount) for r in c.rules]))
+    record("standard_version.drafted", draft, after={"standard": standard.code,
+                                                     "number": number})
+    return draft
+
+
+def publish_version(version: StandardVersion, user) -> StandardVersion:
+    if version.is_published:
+        raise ServiceError(_("This version is already published."))
+    if not version.clauses:
+        raise ServiceError(_("A version needs at least one clause before it can be published."))
+    db.session.flush()
+    previous = version.standard.current_version
+    version.text_hash = version.compute_text_hash()
+    version.status = VersionStatus.PUBLISHED
+    version.published_at = utcnow()
+    version.published_by_id = user.id if user else None
+    if previous is not None and previous is not version:
+        previous.status = VersionStatus.SUPERSEDED
+        record("standard_version.superseded", previous,
+               before={"status": VersionStatus.PUBLISHED},
+               after={"status": VersionStatus.SUPERSEDED, "by_version_id": version.id})
+    record("standard_version.published", version, before={"status": VersionStatus.DRAFT},
+           after={"status": VersionStatus.PUBLISHED, "label": version.label,
+                  "effective_from": version.effective_from, "text_hash": version.text_hash,
+                  "clauses": len(version.clauses)})
+    return version
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def visible_standards(user):
+    """Standards this user may see: all for CS and auditors, their audience's for parties."""
+    q = select(Standard).options(selectinload(Standard.versions),
+                                 selectinload(Standard.audiences)).order_by(Standard.code)
+    scope = party_scope(user)
+    if scope is not None:
+        kind = db.session.scalar(select(Party.kind).where(Party.id == scope))
+        q = q.where(Standard.audiences.any(StandardAudience.party_kind == kind))
+    return db.session.scalars(q).all()
+
+
+def may_see_standard(user, standard: Standard) -> bool:
+    scope = party_scope(user)
+    if scope is None:
+        return True
+    party = db.session.get(Party, scope)
+    return party is not None and party.kind in standard.audience_kinds
+
+
+def may_see_version(user, version: StandardVersion) -> bool:
+    """Parties see only published text of their audience's standards; drafts are CS business."""
+    if not may_see_standard(user, version.standard):
+        return False
+    return party_scope(user) is None or version.is_published
+
+
+def acknowledgement_of(version: StandardVersion, user) -> Acknowledgement | None:
+    return db.session.scalar(select(Acknowledgement).where(
+        Acknowledgement.standard_version_id == version.id, Acknowledgement.user_id == user.id))
+
+
+def pending_acknowledgements(user) -> list[StandardVersion]:
+    """Published, current versions addressed to the user's party that they have not acknowledged."""
+    if party_scope(user) is None:
+        return []
+    result = []
+    for std in visible_standards(user):
+        v = std.current_version
+        if v is not None and acknowledgement_of(v, user) is None:
+            result.append(v)
+    return result
+
+
+# --- acknowledging ------------------------------------------------------------------------
+
+def acknowledge(version: StandardVersion, user, *, ip: str, user_agent: str) -> Acknowledgement:
+    if version.status is not VersionStatus.PUBLISHED:
+        raise ServiceError(_("Only the version in force can be acknowledged."))
+    if party_scope(user) is None or not may_see_standard(user, version.standard):
+        raise ServiceError(_("This standard is not addressed to your organisation."))
+    if db.session.scalar(select(exists().where(
+            Acknowledgement.standard_version_id == version.id,
+            Acknowledgement.user_id == user.id))):
+        raise ServiceError(_("You already acknowledged %(label)s.", label=version.label))
+    text_hash = version.compute_text_hash()
+    if text_hash != version.text_hash:  # the stored text no longer matches what was published
+        raise ServiceError(_("The text of this version fails its integrity check; tell CS."))
+    ack = Acknowledgement(standard_version=version, user_id=user.id, party_id=user.party_id,
+                          acknowledged_at=utcnow(), ip=(ip or "")[:64],
+                          user_agent=(user_agent or "")[:400], text_hash=text_hash)
+    db.session.add(ack)
+    record("acknowledgement.recorded", ack, after={
+        "version": version.label, "user": user.username, "party_id": user.party_id,
+        "ip": ack.ip, "text_hash": text_hash})
+    return ack
+
+
+def coverage(version: StandardVersion) -> dict:
+    """How many of the audience's active staff acknowledged ``version``."""
+    from portal.accounts.models import User
+
+    kinds = version.standard.audience_kinds
+    staff = db.session.scalars(
+        select(User).join(Party, User.party_id == Party.id)
+        .where(Party.kind.in_(kinds), User.active.is_(True)).order_by(Party.code, User.username)
+    ).all()
+    acked = {a.user_id: a for a in db.session.scalars(
+        select(Acknowledgement).where(Acknowledgement.standard_version_id == version.id))}
+    rows = [(u, acked.get(u.id)) for u in staff]
+    done = sum(1 for _user, a in rows if a)
+    return {"rows": rows, "done": done, "total": len(rows),
+            "percent": round(100 * done / len(rows), 1) if rows else 0.0}
