@@ -11,7 +11,7 @@ from portal.accounts import services
 from portal.accounts.forms import ROLE_LABELS, LoginForm, UserForm
 from portal.accounts.models import User
 from portal.core.permissions import Perm, require
-from portal.core.web import ActionFailed, action
+from portal.core.web import submit
 from portal.extensions import db
 from portal.parties.models import Party
 from portal.parties.services import list_parties
@@ -65,15 +65,12 @@ def users():
 def new_user():
     form = UserForm()
     form.party_id.choices = [(0, "—")] + [(p.id, f"{p.code} {p.name_zh}") for p in list_parties()]
-    if form.validate_on_submit():
-        party = db.session.get(Party, form.party_id.data) if form.party_id.data else None
-        try:
-            with action(form, success=_("User %(name)s created.", name=form.username.data)):
-                services.create_user(
-                    username=form.username.data, display_name=form.display_name.data,
-                    password=form.password.data, role=form.role.data, party=party,
-                    email=form.email.data or "", employee_no=form.employee_no.data or "")
-            return redirect(url_for("accounts.users"))
-        except ActionFailed:
-            pass
+    done = submit(form, lambda: services.create_user(
+        username=form.username.data, display_name=form.display_name.data,
+        password=form.password.data, role=form.role.data,
+        party=db.session.get(Party, form.party_id.data) if form.party_id.data else None,
+        email=form.email.data or "", employee_no=form.employee_no.data or ""),
+        lambda user: _("User %(name)s created.", name=user.username))
+    if done.ok:
+        return redirect(url_for("accounts.users"))
     return render_template("accounts/user_form.html", form=form)

@@ -9,7 +9,7 @@ from portal.cases import services
 from portal.cases.forms import CaseForm, RulingForm, ViolationForm
 from portal.cases.models import Case
 from portal.core.permissions import Perm, allowed, ensure_visible, party_scope, require
-from portal.core.web import ActionFailed, action, page_arg
+from portal.core.web import page_arg, submit
 from portal.extensions import db
 from portal.parties.forms import KIND_LABELS
 from portal.parties.models import Party
@@ -59,16 +59,12 @@ def index():
 @require(Perm.HANDLE_CASES)
 def new():
     form = CaseForm()
-    if form.validate_on_submit():
-        try:
-            with action(form, success=_("Case opened.")):
-                case = services.open_case(title=form.title.data,
-                                          description=form.description.data,
-                                          incident_at=form.incident_at.utc(current_user.timezone),
-                                          user=current_user)
-            return redirect(url_for("cases.detail", case_id=case.id))
-        except ActionFailed:
-            pass
+    done = submit(form, lambda: services.open_case(
+        title=form.title.data, description=form.description.data,
+        incident_at=form.incident_at.utc(current_user.timezone), user=current_user),
+        lambda case: _("Case %(n)s opened.", n=case.number))
+    if done.ok:
+        return redirect(url_for("cases.detail", case_id=done.result.id))
     return render_template("cases/form.html", form=form)
 
 
@@ -90,17 +86,12 @@ def detail(case_id: int, violation_form=None, ruling_form=None):
 def add_violation(case_id: int):
     case = _case_or_404(case_id)
     form = _violation_form()
-    if form.validate_on_submit():
-        try:
-            with action(form, success=_("Violation recorded.")):
-                services.record_violation(
-                    case, clause=db.session.get(Clause, form.clause_id.data),
-                    party=db.session.get(Party, form.party_id.data),
-                    occurrences=form.occurrences.data, evidence=form.evidence.data,
-                    user=current_user)
-            return redirect(url_for("cases.detail", case_id=case.id))
-        except ActionFailed:
-            pass
+    done = submit(form, lambda: services.record_violation(
+        case, clause=db.session.get(Clause, form.clause_id.data),
+        party=db.session.get(Party, form.party_id.data), occurrences=form.occurrences.data,
+        evidence=form.evidence.data, user=current_user), _("Violation recorded."))
+    if done.ok:
+        return redirect(url_for("cases.detail", case_id=case.id))
     return detail(case_id, violation_form=form), 400
 
 
@@ -109,18 +100,18 @@ def add_violation(case_id: int):
 def rule(case_id: int):
     case = _case_or_404(case_id)
     form = _ruling_form()
-    if form.validate_on_submit():
-        shares = [services.ShareInput(party_id=r.party_id.data, percent=r.percent.data or 0,
-                                      employee_no=r.employee_no.data or "",
-                                      employee_name=r.employee_name.data or "")
-                  for r in (row.form for row in form.shares) if r.party_id.data]
-        try:
-            with action(form, success=_("Ruling issued on %(n)s.", n=case.number)):
-                services.issue_ruling(case, officer=current_user, rationale=form.rationale.data,
-                                      shares=shares)
-            return redirect(url_for("cases.detail", case_id=case.id))
-        except ActionFailed:
-            pass
+
+    def shares():
+        return [services.ShareInput(party_id=r.party_id.data, percent=r.percent.data or 0,
+                                    employee_no=r.employee_no.data or "",
+                                    employee_name=r.employee_name.data or "")
+                for r in (row.form for row in form.shares) if r.party_id.data]
+
+    done = submit(form, lambda: services.issue_ruling(
+        case, officer=current_user, rationale=form.rationale.data, shares=shares()),
+        _("Ruling issued on %(n)s.", n=case.number))
+    if done.ok:
+        return redirect(url_for("cases.detail", case_id=case.id))
     return detail(case_id, ruling_form=form), 400
 
 

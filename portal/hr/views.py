@@ -5,12 +5,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.core.permissions import Perm, allowed, ensure_visible, require
-from portal.core.web import ActionFailed, action, page_arg
+from portal.core.web import ConfirmForm, one_click, page_arg, submit
 from portal.extensions import db
 from portal.hr import services
 from portal.hr.forms import ActionForm
 from portal.hr.models import HrNotice
-from portal.standards.forms import ConfirmForm
 
 bp = Blueprint("hr", __name__, url_prefix="/hr")
 
@@ -42,13 +41,9 @@ def detail(notice_id: int, form: ActionForm | None = None):
 @require(Perm.ACT_ON_HR_NOTICES)
 def acknowledge(notice_id: int):
     notice = _notice_or_404(notice_id)
-    if ConfirmForm().validate_on_submit():
-        try:
-            with action(success=_("Receipt of %(n)s acknowledged.", n=notice.number)):
-                services.acknowledge_notice(notice, current_user)
-        except ActionFailed:
-            pass
-    return redirect(url_for("hr.detail", notice_id=notice.id))
+    return one_click(lambda: services.acknowledge_notice(notice, current_user),
+                     _("Receipt of %(n)s acknowledged.", n=notice.number),
+                     url_for("hr.detail", notice_id=notice.id))
 
 
 @bp.post("/notices/<int:notice_id>/action")
@@ -56,11 +51,9 @@ def acknowledge(notice_id: int):
 def record_action(notice_id: int):
     notice = _notice_or_404(notice_id)
     form = ActionForm()
-    if form.validate_on_submit():
-        try:
-            with action(form, success=_("Action recorded on %(n)s.", n=notice.number)):
-                services.record_action(notice, current_user, form.action_taken.data)
-            return redirect(url_for("hr.detail", notice_id=notice.id))
-        except ActionFailed:
-            pass
+    done = submit(form, lambda: services.record_action(notice, current_user,
+                                                       form.action_taken.data),
+                  _("Action recorded on %(n)s.", n=notice.number))
+    if done.ok:
+        return redirect(url_for("hr.detail", notice_id=notice.id))
     return detail(notice_id, form=form), 400

@@ -6,10 +6,10 @@ from sqlalchemy import select
 
 from portal.accounts.models import User
 from portal.core.permissions import Perm, require
-from portal.core.web import ActionFailed, action
+from portal.core.web import submit
 from portal.extensions import db
 from portal.parties import services
-from portal.parties.forms import KIND_LABELS, PartyForm
+from portal.parties.forms import PartyForm
 from portal.parties.models import Party
 
 bp = Blueprint("parties", __name__, url_prefix="/parties")
@@ -18,22 +18,18 @@ bp = Blueprint("parties", __name__, url_prefix="/parties")
 @bp.get("/")
 @require(Perm.VIEW_PARTIES)
 def index():
-    return render_template("parties/index.html", parties=services.list_parties(),
-                           kind_labels=KIND_LABELS)
+    return render_template("parties/index.html", parties=services.list_parties())
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @require(Perm.MANAGE_PARTIES)
 def new():
     form = PartyForm()
-    if form.validate_on_submit():
-        try:
-            with action(form, success=_("Party %(code)s created.", code=form.code.data.upper())):
-                party = services.create_party(code=form.code.data, name_zh=form.name_zh.data,
-                                              name_en=form.name_en.data, kind=form.kind.data)
-            return redirect(url_for("parties.detail", party_id=party.id))
-        except ActionFailed:
-            pass
+    done = submit(form, lambda: services.create_party(
+        code=form.code.data, name_zh=form.name_zh.data, name_en=form.name_en.data,
+        kind=form.kind.data), lambda party: _("Party %(code)s created.", code=party.code))
+    if done.ok:
+        return redirect(url_for("parties.detail", party_id=done.result.id))
     return render_template("parties/form.html", form=form)
 
 
@@ -43,5 +39,4 @@ def detail(party_id: int):
     party = db.session.get(Party, party_id) or abort(404)
     staff = db.session.scalars(select(User).where(User.party_id == party.id)
                                .order_by(User.username)).all()
-    return render_template("parties/detail.html", party=party, staff=staff,
-                           kind_labels=KIND_LABELS)
+    return render_template("parties/detail.html", party=party, staff=staff)

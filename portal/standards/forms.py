@@ -37,7 +37,3 @@ class ClauseForm(FlaskForm):
 class NewDraftForm(FlaskForm):
     effective_from = DateField(_l("Effective from"), validators=[DataRequired()])
     change_note = TextAreaField(_l("What changes"), validators=[Optional(), Length(max=2000)])
-
-
-class ConfirmForm(FlaskForm):
-    """A bare form for one-click actions: it carries only the CSRF token."""

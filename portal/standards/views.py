@@ -5,11 +5,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.core.permissions import Perm, allowed, require
-from portal.core.web import ActionFailed, action
+from portal.core.web import ConfirmForm, one_click, submit
 from portal.extensions import db
-from portal.parties.forms import KIND_LABELS
 from portal.standards import services
-from portal.standards.forms import ClauseForm, ConfirmForm, NewDraftForm, StandardForm
+from portal.standards.forms import ClauseForm, NewDraftForm, StandardForm
 from portal.standards.models import Standard, StandardVersion
 
 bp = Blueprint("standards", __name__, url_prefix="/standards")
@@ -38,35 +37,30 @@ def index():
         for s in standards:
             if s.current_version:
                 acked[s.id] = services.acknowledgement_of(s.current_version, current_user)
-    return render_template("standards/index.html", standards=standards, acked=acked,
-                           kind_labels=KIND_LABELS)
+    return render_template("standards/index.html", standards=standards, acked=acked)
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @require(Perm.AUTHOR_STANDARDS)
 def new():
     form = StandardForm()
-    if form.validate_on_submit():
-        try:
-            with action(form, success=_("Standard %(code)s created with a draft version 1.",
-                                        code=form.code.data.upper())):
-                std = services.create_standard(
-                    code=form.code.data, title_zh=form.title_zh.data, title_en=form.title_en.data,
-                    category=form.category.data, summary=form.summary.data,
-                    audience=form.audience.data, effective_from=form.effective_from.data)
-            return redirect(url_for("standards.version", version_id=std.versions[0].id))
-        except ActionFailed:
-            pass
+    done = submit(form, lambda: services.create_standard(
+        code=form.code.data, title_zh=form.title_zh.data, title_en=form.title_en.data,
+        category=form.category.data, summary=form.summary.data, audience=form.audience.data,
+        effective_from=form.effective_from.data),
+        lambda std: _("Standard %(code)s created with a draft version 1.", code=std.code))
+    if done.ok:
+        return redirect(url_for("standards.version", version_id=done.result.versions[0].id))
     return render_template("standards/form.html", form=form)
 
 
 @bp.get("/<int:standard_id>")
 @require(Perm.VIEW_STANDARDS)
-def detail(standard_id: int):
+def detail(standard_id: int, draft_form: NewDraftForm | None = None):
     std = _standard_or_404(standard_id)
     versions = [v for v in std.versions if services.may_see_version(current_user, v)]
     return render_template("standards/detail.html", standard=std, versions=versions,
-                           draft_form=NewDraftForm(), kind_labels=KIND_LABELS)
+                           draft_form=draft_form or NewDraftForm())
 
 
 @bp.post("/<int:standard_id>/drafts")
@@ -74,15 +68,12 @@ def detail(standard_id: int):
 def new_draft(standard_id: int):
     std = _standard_or_404(standard_id)
     form = NewDraftForm()
-    if not form.validate_on_submit():
-        return render_template("standards/detail.html", standard=std, versions=std.versions,
-                               draft_form=form, kind_labels=KIND_LABELS), 400
-    try:
-        with action(form, success=_("New draft created.")):
-            draft = services.new_draft(std, form.effective_from.data, form.change_note.data)
-        return redirect(url_for("standards.version", version_id=draft.id))
-    except ActionFailed:
-        return redirect(url_for("standards.detail", standard_id=std.id))
+    done = submit(form, lambda: services.new_draft(std, form.effective_from.data,
+                                                   form.change_note.data),
+                  _("New draft created."))
+    if done.ok:
+        return redirect(url_for("standards.version", version_id=done.result.id))
+    return detail(standard_id, draft_form=form), 400
 
 
 @bp.get("/versions/<int:version_id>")
@@ -91,8 +82,7 @@ def version(version_id: int, clause_form: ClauseForm | None = None):
     v = _version_or_404(version_id)
     ack = services.acknowledgement_of(v, current_user)
     return render_template("standards/version.html", version=v, ack=ack,
-                           clause_form=clause_form or ClauseForm(), confirm=ConfirmForm(),
-                           kind_labels=KIND_LABELS)
+                           clause_form=clause_form or ClauseForm(), confirm=ConfirmForm())
 
 
 @bp.post("/versions/<int:version_id>/clauses")
@@ -100,15 +90,12 @@ def version(version_id: int, clause_form: ClauseForm | None = None):
 def add_clause(version_id: int):
     v = _version_or_404(version_id)
     form = ClauseForm()
-    if form.validate_on_submit():
-        try:
-            with action(form, success=_("Clause %(n)s added.", n=form.number.data)):
-                services.add_clause(v, number=form.number.data, title_zh=form.title_zh.data,
-                                    title_en=form.title_en.data, body=form.body.data,
-                                    fine=form.fine.data)
-            return redirect(url_for("standards.version", version_id=v.id))
-        except ActionFailed:
-            pass
+    done = submit(form, lambda: services.add_clause(
+        v, number=form.number.data, title_zh=form.title_zh.data, title_en=form.title_en.data,
+        body=form.body.data, fine=form.fine.data),
+        lambda clause: _("Clause %(n)s added.", n=clause.number))
+    if done.ok:
+        return redirect(url_for("standards.version", version_id=v.id))
     return version(version_id, clause_form=form), 400
 
 
@@ -116,27 +103,19 @@ def add_clause(version_id: int):
 @require(Perm.PUBLISH_STANDARDS)
 def publish(version_id: int):
     v = _version_or_404(version_id)
-    if ConfirmForm().validate_on_submit():
-        try:
-            with action(success=_("%(label)s published.", label=v.label)):
-                services.publish_version(v, current_user)
-        except ActionFailed:
-            pass
-    return redirect(url_for("standards.version", version_id=v.id))
+    return one_click(lambda: services.publish_version(v, current_user),
+                     _("%(label)s published.", label=v.label),
+                     url_for("standards.version", version_id=v.id))
 
 
 @bp.post("/versions/<int:version_id>/acknowledge")
 @require(Perm.ACKNOWLEDGE)
 def acknowledge(version_id: int):
     v = _version_or_404(version_id)
-    if ConfirmForm().validate_on_submit():
-        try:
-            with action(success=_("You acknowledged %(label)s.", label=v.label)):
-                services.acknowledge(v, current_user, ip=request.remote_addr or "",
-                                     user_agent=request.user_agent.string)
-        except ActionFailed:
-            pass
-    return redirect(url_for("standards.version", version_id=v.id))
+    return one_click(lambda: services.acknowledge(v, current_user, ip=request.remote_addr or "",
+                                                  user_agent=request.user_agent.string),
+                     _("You acknowledged %(label)s.", label=v.label),
+                     url_for("standards.version", version_id=v.id))
 
 
 @bp.get("/versions/<int:version_id>/coverage")
