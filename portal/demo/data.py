@@ -153,8 +153,9 @@ def _cases(parties, users, rng, start, months) -> int:
                                  occurrences=rng.choice([1, 1, 1, 2]),
                                  evidence="客户来电录音及配送系统签收记录已核对;投诉工单截图已存档。",
                                  user=officer)
-            if rng.random() < 0.8:
-                with frozen_time(incident + timedelta(days=rng.randint(1, 4))):
+            ruled_at = incident + timedelta(days=rng.randint(1, 4), hours=rng.randint(0, 5))
+            if rng.random() < 0.8 and ruled_at < end:
+                with frozen_time(ruled_at):
                     issue_ruling(case, officer=officer, rationale=_rationale(kind, rng),
                                  shares=_shares(kind, party, by_kind, rng))
                     _hr_follow_up(case, users["hr.zhao"], rng)
