@@ -3,6 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from portal.core.forms import choices
 from portal.core.permissions import Role
 
 ROLE_LABELS = {
@@ -26,7 +27,7 @@ class UserForm(FlaskForm):
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     email = EmailField(_l("Email"), validators=[Optional(), Email(), Length(max=254)])
     employee_no = StringField(_l("Employee number"), validators=[Optional(), Length(max=32)])
-    role = SelectField(_l("Role"), choices=[(r.value, label) for r, label in ROLE_LABELS.items()],
+    role = SelectField(_l("Role"), choices=choices((r.value, label) for r, label in ROLE_LABELS.items()),
                        validators=[DataRequired()])
     party_id = SelectField(_l("Party"), coerce=int, validators=[Optional()])
     password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(min=10)])

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from portal.accounts import services
 from portal.accounts.forms import ROLE_LABELS, LoginForm, UserForm
 from portal.accounts.models import User
+from portal.core.forms import choices
 from portal.core.permissions import Perm, require
 from portal.core.web import submit
 from portal.extensions import db
@@ -64,7 +65,8 @@ def users():
 @require(Perm.MANAGE_USERS)
 def new_user():
     form = UserForm()
-    form.party_id.choices = [(0, "—")] + [(p.id, f"{p.code} {p.name_zh}") for p in list_parties()]
+    form.party_id.choices = choices([(0, "—")] + [(p.id, f"{p.code} {p.name_zh}")
+                                          for p in list_parties()])
     done = submit(form, lambda: services.create_user(
         username=form.username.data, display_name=form.display_name.data,
         password=form.password.data, role=form.role.data,

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from portal.cases import services
 from portal.cases.forms import CaseForm, RulingForm, ViolationForm
 from portal.cases.models import Case
+from portal.core.forms import choices
 from portal.core.permissions import Perm, allowed, ensure_visible, party_scope, require
 from portal.core.web import page_arg, submit
 from portal.extensions import db
@@ -32,18 +33,18 @@ def _party_choices():
 
 def _violation_form(form: ViolationForm | None = None) -> ViolationForm:
     form = form or ViolationForm()
-    form.clause_id.choices = [
+    form.clause_id.choices = choices(
         (c.id, f"{c.label} {c.title_zh}" + (f" (¥{c.fixed_fine})" if c.fixed_fine else ""))
-        for c in services.ruled_clauses()]
-    form.party_id.choices = _party_choices()
+        for c in services.ruled_clauses())
+    form.party_id.choices = choices(_party_choices())
     return form
 
 
 def _ruling_form(form: RulingForm | None = None) -> RulingForm:
     form = form or RulingForm()
-    choices = [(0, "—")] + _party_choices()
+    options = choices([(0, "—")] + _party_choices())
     for row in form.shares:
-        row.form.party_id.choices = choices
+        row.form.party_id.choices = options
     return form
 
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from flask_babel import lazy_gettext as _l
 from wtforms import DateTimeLocalField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
 from portal.core.timeutil import zone
@@ -26,3 +27,8 @@ class LocalDateTimeField(DateTimeLocalField):
 def whole_number(form, field):
     if field.data is not None and int(field.data) != field.data:
         raise ValidationError(_l("Enter a whole number."))
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """Select options from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]

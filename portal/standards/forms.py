@@ -4,6 +4,7 @@ from wtforms import DateField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.core.forms import choices
 from portal.parties.forms import KIND_LABELS
 
 
@@ -20,7 +21,7 @@ class StandardForm(FlaskForm):
     category = StringField(_l("Category"), validators=[Optional(), Length(max=40)])
     summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=2000)])
     audience = MultiCheckboxField(_l("Addressed to"),
-                                  choices=[(k.value, v) for k, v in KIND_LABELS.items()],
+                                  choices=choices((k.value, v) for k, v in KIND_LABELS.items()),
                                   validators=[DataRequired(_l("Choose at least one audience."))])
     effective_from = DateField(_l("Effective from"), validators=[DataRequired()])
 
