@@ -66,7 +66,7 @@ def test_a_malformed_standard_file_is_rejected_with_file_and_line(app, tmp_path)
     (tmp_path / "broken.toml").write_text('code = "X\n', encoding="utf-8")
     result = app.test_cli_runner().invoke(args=["standards", "load", str(tmp_path)])
     assert result.exit_code == 1
-    assert "bad.toml:7: clause 1: Fine must be an amount" in result.output
+    assert "bad.toml:7: clause 1: 罚款须为以元计的金额" in result.output  # CLI speaks zh_CN
     assert "broken.toml:1" in result.output
     with app.app_context():
         assert db.session.scalar(select(StandardVersion.id)) is None
