@@ -46,7 +46,7 @@ def init_app(app):
 
     @app.context_processor
     def inject():
-        locale = i18n.current_locale()
+        locale = i18n.select_locale()  # "zh_CN" or "en", as offered in the switch
         return {
             "Perm": Perm,
             "Role": Role,
