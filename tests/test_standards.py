@@ -70,3 +70,52 @@ def test_a_malformed_standard_file_is_rejected_with_file_and_line(app, tmp_path)
     assert "broken.toml:1" in result.output
     with app.app_context():
         assert db.session.scalar(select(StandardVersion.id)) is None
+
+
+def _draft(b):
+    resp = b.post("/standards/new", {"code": "MER-NEW", "title_zh": "商家新标准",
+                                     "audience": ["merchant"], "effective_from": "2026-01-01"})
+    return int(resp.headers["Location"].rsplit("/", 1)[1])
+
+
+def _signed_in_admin(app, make_browser):
+    from tests.factories import PASSWORD, username
+    from tests.helpers import english
+
+    with app.test_request_context():
+        build_world(with_case=False)
+    b = make_browser()
+    b.login(username("cs_admin"), PASSWORD)
+    english(b)
+    return b
+
+
+def test_a_clause_takes_structured_rules_from_the_form(app, make_browser):
+    b = _signed_in_admin(app, make_browser)
+    vid = _draft(b)
+    resp = b.post(f"/standards/versions/{vid}/clauses", {
+        "number": "3", "title_zh": "客服请求两小时响应", "body": "2 小时内回复。",
+        "rules": '[[rules]]\nkind = "time_limit"\nlimit_minutes = 120\namount = "50"\n\n'
+                 '[[rules]]\nkind = "points"\npoints = 2\n'})
+    assert resp.status_code == 302
+    page = b.get(f"/standards/versions/{vid}").get_data(as_text=True)
+    assert "Must be done within 2 hours; each breach fines the party ¥50.00." in page
+    assert "2 points per occurrence." in page
+
+
+@pytest.mark.parametrize("rules, message", [
+    ('[[rules]]\nkind = "time_limit"\nlimit_minutes = \n', "Not valid TOML"),
+    ('kind = "points"\n', "Write each rule as a [[rules]] table."),
+    ('[[rules]]\nkind = "points"\npoints = 0\n', "Points must be from 1 to 100."),
+])
+def test_bad_rules_in_the_form_are_refused(app, make_browser, rules, message):
+    from tests.helpers import row_counts
+
+    b = _signed_in_admin(app, make_browser)
+    vid = _draft(b)
+    before = row_counts(app)
+    resp = b.post(f"/standards/versions/{vid}/clauses", {
+        "number": "1", "title_zh": "条款", "body": "正文", "rules": rules})
+    assert resp.status_code == 400
+    assert message in resp.get_data(as_text=True)
+    assert row_counts(app) == before

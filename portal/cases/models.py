@@ -102,7 +102,7 @@ class Violation(Base):
     @property
     def fine(self) -> Decimal:
         """The clause's fixed fine times the occurrences (zero for an unpriced clause)."""
-        return (self.clause.fixed_fine or Decimal("0.00")) * self.occurrences
+        return (self.clause.fine_per_occurrence or Decimal("0.00")) * self.occurrences
 
     def snapshot(self) -> dict:
         return {"case_id": self.case_id, "clause_id": self.clause_id, "party_id": self.party_id,

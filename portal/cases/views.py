@@ -34,7 +34,7 @@ def _party_choices():
 def _violation_form(form: ViolationForm | None = None) -> ViolationForm:
     form = form or ViolationForm()
     form.clause_id.choices = choices(
-        (c.id, f"{c.label} {c.title_zh}" + (f" (¥{c.fixed_fine})" if c.fixed_fine else ""))
+        (c.id, f"{c.label} {c.title_zh}" + (f" (¥{c.fine_per_occurrence})" if c.fine_per_occurrence else ""))
         for c in services.ruled_clauses())
     form.party_id.choices = choices(_party_choices())
     return form

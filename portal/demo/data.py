@@ -118,7 +118,7 @@ def _clauses_by_kind():
     for std in db.session.scalars(select(Standard)).all():
         v = std.current_version
         for c in v.clauses if v else []:
-            if c.fixed_fine:
+            if c.fine_per_occurrence:
                 for kind in std.audience_kinds:
                     by_kind.setdefault(kind, []).append(c)
     return by_kind

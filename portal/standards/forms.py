@@ -1,7 +1,9 @@
+import tomllib
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.forms import choices
@@ -26,6 +28,16 @@ class StandardForm(FlaskForm):
     effective_from = DateField(_l("Effective from"), validators=[DataRequired()])
 
 
+def toml_rules(form, field):
+    """The rules box must be TOML with only [[rules]] tables."""
+    try:
+        data = tomllib.loads(field.data or "")
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError(_l("Not valid TOML: %(error)s", error=str(exc))) from None
+    if set(data) - {"rules"} or not isinstance(data.get("rules", []), list):
+        raise ValidationError(_l("Write each rule as a [[rules]] table."))
+
+
 class ClauseForm(FlaskForm):
     number = StringField(_l("Clause number"), validators=[DataRequired(), Length(max=20)])
     title_zh = StringField(_l("Title (Chinese)"), validators=[DataRequired(), Length(max=200)])
@@ -33,6 +45,13 @@ class ClauseForm(FlaskForm):
     body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=10000)])
     fine = StringField(_l("Fine per occurrence (yuan)"), validators=[Optional(), Length(max=20)],
                        description=_l("Leave empty if the clause carries no fixed fine."))
+    rules = TextAreaField(_l("More penalty rules (TOML)"),
+                          validators=[Optional(), Length(max=5000), toml_rules],
+                          description=_l("Tiers, time limits, points, escalation: [[rules]] "
+                                         "tables as in standards/README.md."))
+
+    def rule_items(self) -> list[dict]:
+        return tomllib.loads(self.rules.data or "").get("rules", [])
 
 
 class NewDraftForm(FlaskForm):

@@ -86,7 +86,7 @@ def _build_draft(data: dict, draft: StandardVersion, path: Path) -> None:
         try:
             services.add_clause(draft, number=str(clause["number"]), title_zh=clause["title_zh"],
                                 title_en=clause.get("title_en", ""), body=clause["body_zh"],
-                                fine=clause.get("fine"))
+                                fine=clause.get("fine"), rules=clause.get("rules"))
         except ServiceError as err:
             raise StandardFileError(path, clause.get("_line"),
                                     f"clause {clause['number']}: {err.message}") from None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -10,16 +11,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.db import Base, CreatedAtMixin, enum_column
 from portal.parties.models import PartyKind
+from portal.standards.rules import RuleKind, canonical, describe
 
 
 class VersionStatus(enum.StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
     SUPERSEDED = "superseded"
-
-
-class RuleKind(enum.StrEnum):
-    FIXED_FINE = "fixed_fine"  # a fine on the party per occurrence
 
 
 class Standard(CreatedAtMixin, Base):
@@ -143,25 +141,49 @@ class Clause(Base):
         return f"{self.standard_version.standard.code} v{self.standard_version.number} §{self.number}"
 
     @property
-    def fixed_fine(self) -> Decimal | None:
-        fines = [r.amount for r in self.rules if r.kind is RuleKind.FIXED_FINE]
+    def fine_per_occurrence(self) -> Decimal | None:
+        """The party's fine for one plain breach (fixed fine or time-limit breach), if priced."""
+        fines = [r.amount for r in self.rules
+                 if r.kind in (RuleKind.FIXED_FINE, RuleKind.TIME_LIMIT)]
         return sum(fines, Decimal("0.00")) if fines else None
+
+    @property
+    def points_per_occurrence(self) -> int:
+        return sum(r.points or 0 for r in self.rules if r.kind is RuleKind.POINTS)
 
 
 class PenaltyRule(Base):
-    """How a breach of a clause is priced. The skeleton knows the fixed fine per occurrence."""
+    """How a breach of a clause is priced (see ``standards.rules`` for the kinds)."""
 
     __tablename__ = "penalty_rules"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clause_id: Mapped[int] = mapped_column(ForeignKey("clauses.id"), index=True)
     kind: Mapped[RuleKind] = mapped_column(enum_column(RuleKind))
-    amount: Mapped[Decimal]
+    amount: Mapped[Decimal | None]
+    points: Mapped[int | None]
+    params_json: Mapped[str] = mapped_column(Text, default="{}")
 
     clause: Mapped[Clause] = relationship(back_populates="rules")
 
+    @classmethod
+    def from_parsed(cls, parsed: dict) -> PenaltyRule:
+        return cls(kind=parsed["kind"], amount=parsed["amount"], points=parsed["points"],
+                   params_json=json.dumps(parsed["params"], sort_keys=True, ensure_ascii=False))
+
+    @property
+    def params(self) -> dict:
+        return json.loads(self.params_json or "{}")
+
+    def copy(self) -> PenaltyRule:
+        return PenaltyRule(kind=self.kind, amount=self.amount, points=self.points,
+                           params_json=self.params_json)
+
+    def describe(self) -> str:
+        return describe(self.kind, self.amount, self.points, self.params)
+
     def describe_canonical(self) -> str:
-        return f"rule {self.kind.value} {self.amount}"
+        return canonical(self.kind, self.amount, self.points, self.params)
 
 
 class Acknowledgement(Base):

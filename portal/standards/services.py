@@ -16,11 +16,11 @@ from portal.core.money import MoneyError, to_money
 from portal.core.permissions import party_scope
 from portal.extensions import db
 from portal.parties.models import Party, PartyKind
+from portal.standards.rules import RuleKind, parse_rules
 from portal.standards.models import (
     Acknowledgement,
     Clause,
     PenaltyRule,
-    RuleKind,
     Standard,
     StandardAudience,
     StandardVersion,
@@ -65,7 +65,10 @@ def _audience_kinds(audience: list[str]) -> list[PartyKind]:
 
 
 def add_clause(version: StandardVersion, *, number: str, title_zh: str, title_en: str = "",
-               body: str = "", fine: Decimal | str | None = None) -> Clause:
+               body: str = "", fine: Decimal | str | None = None,
+               rules: list[dict] | None = None) -> Clause:
+    """Add a clause to a draft. ``fine`` is the short form of one fixed_fine rule; ``rules``
+    are rule dicts as in the standards files (checked by ``standards.rules.parse_rules``)."""
     if version.is_published:
         raise ServiceError(_("A published version never changes: start a new draft."))
     number = (number or "").strip()
@@ -75,7 +78,7 @@ def add_clause(version: StandardVersion, *, number: str, title_zh: str, title_en
         raise ServiceError(_("Clause %(n)s already exists in this version.", n=number), "number")
     if not (title_zh or "").strip():
         raise ServiceError(_("Chinese title is required."), "title_zh")
-    rules = []
+    rule_items = list(rules or [])
     if fine not in (None, ""):
         try:
             amount = to_money(fine)
@@ -84,14 +87,16 @@ def add_clause(version: StandardVersion, *, number: str, title_zh: str, title_en
                                "fine") from None
         if amount <= 0:
             raise ServiceError(_("Fine must be greater than zero."), "fine")
-        rules.append(PenaltyRule(kind=RuleKind.FIXED_FINE, amount=amount))
+        rule_items.insert(0, {"kind": RuleKind.FIXED_FINE.value, "amount": str(amount)})
+    parsed = parse_rules(rule_items)
     clause = Clause(standard_version=version, number=number, title_zh=title_zh.strip(),
                     title_en=(title_en or "").strip(), body=(body or "").strip(),
-                    position=len(version.clauses), rules=rules)
+                    position=len(version.clauses),
+                    rules=[PenaltyRule.from_parsed(p) for p in parsed])
     db.session.add(clause)
     record("clause.added", clause, after={
         "version_id": version.id, "number": number, "title_zh": clause.title_zh,
-        "fine": rules[0].amount if rules else None})
+        "rules": [r.describe_canonical() for r in clause.rules]})
     return clause
 
 
@@ -109,7 +114,7 @@ def new_draft(standard: Standard, effective_from: date, change_note: str = "") -
             draft.clauses.append(Clause(
                 number=c.number, title_zh=c.title_zh, title_en=c.title_en, body=c.body,
                 position=c.position,
-                rules=[PenaltyRule(kind=r.kind, amount=r.amount) for r in c.rules]))
+                rules=[r.copy() for r in c.rules]))
     record("standard_version.drafted", draft, after={"standard": standard.code,
                                                      "number": number})
     return draft

@@ -92,7 +92,7 @@ def add_clause(version_id: int):
     form = ClauseForm()
     done = submit(form, lambda: services.add_clause(
         v, number=form.number.data, title_zh=form.title_zh.data, title_en=form.title_en.data,
-        body=form.body.data, fine=form.fine.data),
+        body=form.body.data, fine=form.fine.data, rules=form.rule_items()),
         lambda clause: _("Clause %(n)s added.", n=clause.number))
     if done.ok:
         return redirect(url_for("standards.version", version_id=v.id))
