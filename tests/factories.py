@@ -12,7 +12,13 @@ from portal.core.permissions import Role
 from portal.extensions import db
 from portal.parties.models import PartyKind
 from portal.parties.services import create_party
-from portal.standards.services import add_clause, create_standard, publish_version
+from portal.standards.services import (
+    add_clause,
+    approve_version,
+    create_standard,
+    publish_version,
+    submit_for_review,
+)
 
 PASSWORD = "test-password-1"
 
@@ -64,22 +70,22 @@ def build_world(*, with_case: bool = True) -> World:
     with acting_as(admin):
         car = create_standard(code="CAR-DLV", title_zh="配送公司配送服务标准",
                               title_en="Carrier delivery standard", audience=["carrier"],
-                              effective_from=date.today() - timedelta(days=30))
+                              effective_from=date.today() - timedelta(days=30), author=admin)
         v = car.versions[0]
         c1 = add_clause(v, number="1", title_zh="虚假签收反馈", title_en="False delivery feedback",
                         body="未经客户签收不得反馈签收。", fine="500.00")
         add_clause(v, number="2", title_zh="两小时响应", title_en="2-hour response",
                    body="客服请求须在2小时内回复。", fine="50")
         db.session.flush()
-        publish_version(v, admin)
+        publish_reviewed(v, admin, made["cs_supervisor"])
         promo = create_standard(code="INT-PROMO", title_zh="内部促销活动审核标准",
                                 title_en="Promotions review", audience=["department"],
-                                effective_from=date.today() - timedelta(days=30))
+                                effective_from=date.today() - timedelta(days=30), author=admin)
         pv = promo.versions[0]
         c3 = add_clause(pv, number="1", title_zh="促销设置错误", title_en="Promotion set up wrongly",
                         body="促销上线前须经客服审核。", fine="1000.00")
         db.session.flush()
-        publish_version(pv, admin)
+        publish_reviewed(pv, admin, made["cs_supervisor"])
     ids.update({k: p.id for k, p in parties.items()})
     ids.update({f"user_{k}": u.id for k, u in made.items()})
     ids.update(standard=car.id, version=v.id, clause=c1.id, promo_version=pv.id,
@@ -97,6 +103,15 @@ def build_world(*, with_case: bool = True) -> World:
         ids.update(case=case.id, ruling=ruling.id, notice=_notice_id(ruling))
     db.session.commit()
     return World(ids)
+
+
+def publish_reviewed(version, author, reviewer):
+    """Send ``version`` through review: ``author`` submits, ``reviewer`` approves and publishes."""
+    with acting_as(author):
+        submit_for_review(version, author)
+    with acting_as(reviewer):
+        approve_version(version, reviewer)
+        publish_version(version, reviewer)
 
 
 def username(key: str) -> str:

@@ -61,6 +61,12 @@ MATRIX = {
         {"cs_admin", "cs_supervisor"}, ok_code=400)),
     ("POST", "standards.publish"): ("/standards/versions/{version}/publish", expect(
         {"cs_admin", "cs_supervisor"}, ok_code=302)),
+    ("POST", "standards.submit_for_review"): ("/standards/versions/{version}/submit", expect(
+        {"cs_admin", "cs_supervisor"}, ok_code=302)),
+    ("POST", "standards.approve"): ("/standards/versions/{version}/approve", expect(
+        {"cs_admin", "cs_supervisor"}, ok_code=302)),
+    ("POST", "standards.reject"): ("/standards/versions/{version}/reject", expect(
+        {"cs_admin", "cs_supervisor"}, ok_code=400)),
     ("POST", "standards.acknowledge"): ("/standards/versions/{version}/acknowledge", expect(
         {"staff_a", "staff_b"}, not_found={"merchant_staff", "dept_manager", "dept_b_manager"},
         ok_code=302)),

@@ -40,6 +40,7 @@ def test_the_whole_loop(app, make_browser):
         r = admin.post("/parties/new", {"code": code, "name_zh": zh, "name_en": "", "kind": kind})
         assert r.status_code == 302, r.get_data(as_text=True)
     users = [("sf.staff", "party_staff", "C001"), ("m.staff", "party_staff", "M001"),
+             ("supervisor", "cs_supervisor", None),
              ("hr.one", "hr_officer", None), ("officer", "cs_officer", None),
              ("promo.mgr", "department_manager", "D001"), ("auditor", "auditor", None)]
     for username, role, code in users:
@@ -61,8 +62,15 @@ def test_the_whole_loop(app, make_browser):
         "number": "1", "title_zh": "虚假签收反馈", "title_en": "False delivery feedback",
         "body": "配送员未经客户本人或代签人签收,不得在系统中反馈已签收。", "fine": "500"})
     assert r.status_code == 302
-    r = admin.post(f"/standards/versions/{vid}/publish")
-    assert r.status_code == 302
+    assert admin.post(f"/standards/versions/{vid}/submit").status_code == 302
+    # four eyes: the author cannot approve; a supervisor approves and publishes
+    admin.post(f"/standards/versions/{vid}/approve")
+    with app.app_context():
+        assert db.session.get(StandardVersion, vid).status is VersionStatus.IN_REVIEW
+    supervisor = make_browser()
+    supervisor.login("supervisor", PW)
+    assert supervisor.post(f"/standards/versions/{vid}/approve").status_code == 302
+    assert supervisor.post(f"/standards/versions/{vid}/publish").status_code == 302
     with app.app_context():
         v = db.session.get(StandardVersion, vid)
         assert v.status is VersionStatus.PUBLISHED and len(v.text_hash) == 64

@@ -37,7 +37,7 @@ def test_a_new_version_supersedes_the_old_one(app):
         assert [c.number for c in draft.clauses] == ["1", "2"]
         services.add_clause(draft, number="3", title_zh="代签短信", body="代签须短信告知。")
         db.session.flush()
-        services.publish_version(draft, None)
+        services.publish_version(draft, None, review_skipped="test")
         db.session.commit()
         assert v1.status is VersionStatus.SUPERSEDED
         assert draft.status is VersionStatus.PUBLISHED and draft.number == 2

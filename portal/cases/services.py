@@ -60,7 +60,7 @@ def record_violation(case: Case, *, clause: Clause, party: Party, occurrences: i
     if case.status is not CaseStatus.OPEN:
         raise ServiceError(_("Case %(n)s is already ruled; violations can no longer be added.",
                              n=case.number))
-    if clause is None or clause.standard_version.status is VersionStatus.DRAFT:
+    if clause is None or not clause.standard_version.is_published:
         raise ServiceError(_("Choose a clause of a published standard version."), "clause_id")
     if party is None or not party.active:
         raise ServiceError(_("Choose an active party."), "party_id")

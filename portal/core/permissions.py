@@ -29,6 +29,7 @@ class Perm(enum.StrEnum):
     MANAGE_USERS = "manage_users"
     VIEW_PARTIES = "view_parties"
     AUTHOR_STANDARDS = "author_standards"
+    APPROVE_STANDARDS = "approve_standards"      # four eyes: never one's own draft
     PUBLISH_STANDARDS = "publish_standards"
     VIEW_STANDARDS = "view_standards"          # scoped: parties see only their audience's
     ACKNOWLEDGE = "acknowledge"
@@ -48,9 +49,10 @@ _CS_WORK = _CS_READ | {Perm.HANDLE_CASES}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.CS_ADMIN: frozenset(_CS_WORK | {Perm.MANAGE_PARTIES, Perm.MANAGE_USERS,
-                                         Perm.AUTHOR_STANDARDS, Perm.PUBLISH_STANDARDS,
-                                         Perm.VIEW_AUDIT_LOG}),
-    Role.CS_SUPERVISOR: frozenset(_CS_WORK | {Perm.AUTHOR_STANDARDS, Perm.PUBLISH_STANDARDS}),
+                                         Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
+                                         Perm.PUBLISH_STANDARDS, Perm.VIEW_AUDIT_LOG}),
+    Role.CS_SUPERVISOR: frozenset(_CS_WORK | {Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
+                                              Perm.PUBLISH_STANDARDS}),
     Role.CS_OFFICER: frozenset(_CS_WORK),
     Role.AUDITOR: frozenset(_CS_READ | {Perm.VIEW_AUDIT_LOG}),
     Role.PARTY_STAFF: frozenset({Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES,

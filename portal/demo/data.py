@@ -20,7 +20,7 @@ from portal.parties.models import Party, PartyKind
 from portal.parties.services import create_party
 from portal.standards.loader import load_directory
 from portal.standards.models import Standard
-from portal.standards.services import acknowledge
+from portal.standards.services import acknowledge, add_clause, new_draft, submit_for_review
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -96,6 +96,7 @@ def load_demo(months: int = 4, seed: int = 20261123) -> dict:
             raise RuntimeError("; ".join(str(e) for e in result.errors))
     _acknowledge_some(users, rng, start)
     n_cases = _cases(parties, users, rng, start, months)
+    _version_in_review(users["supervisor"])
     db.session.commit()
     return {"parties": len(parties), "users": len(users), "cases": n_cases}
 
@@ -182,6 +183,22 @@ def _rationale(kind, rng) -> str:
         "系统记录与客户陈述一致,证据充分,依据条款判定责任。",
         "调取通话录音与签收记录,确认违规,按责任比例分摊。",
     ])
+
+
+def _version_in_review(author):
+    """CAR-DLV v2 waits in review, so a second person (admin) can approve and publish it."""
+    car = db.session.scalar(select(Standard).where(Standard.code == "CAR-DLV"))
+    with acting_as(author), frozen_time(utcnow() - timedelta(hours=3)):
+        draft = new_draft(car, (utcnow() + timedelta(days=14)).date(),
+                          "新增“异常件 24 小时内上报”条款;虚假签收反馈罚款不变。",
+                          material=True, author=author)
+        db.session.flush()
+        add_clause(draft, number="9", title_zh="异常件 24 小时内上报",
+                   title_en="Report exceptions within 24 hours",
+                   body="包裹破损、丢失、地址错误等异常,配送公司须在发现后 24 小时内在系统中上报并通知客服。",
+                   rules=[{"kind": "time_limit", "limit_minutes": 1440, "amount": "100.00"}])
+        db.session.flush()
+        submit_for_review(draft, author)
 
 
 def _hr_follow_up(case, hr_user, rng):

@@ -2,7 +2,14 @@ import tomllib
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -57,3 +64,22 @@ class ClauseForm(FlaskForm):
 class NewDraftForm(FlaskForm):
     effective_from = DateField(_l("Effective from"), validators=[DataRequired()])
     change_note = TextAreaField(_l("What changes"), validators=[Optional(), Length(max=2000)])
+    material = BooleanField(_l("Material change: everyone in the audience must acknowledge "
+                               "again"), default=True)
+
+
+class LockedForm(FlaskForm):
+    """A one-click workflow action that carries the row version the page showed."""
+
+    lock = HiddenField()
+
+    def expected(self) -> int | None:
+        try:
+            return int(self.lock.data)
+        except (TypeError, ValueError):
+            return None
+
+
+class RejectForm(LockedForm):
+    reason = TextAreaField(_l("Reason for rejecting"), validators=[DataRequired(),
+                                                                   Length(max=2000)])

@@ -102,15 +102,16 @@ def load_file(path: Path, user=None) -> str:
             std = services.create_standard(
                 code=code, title_zh=data["title_zh"], title_en=data.get("title_en", ""),
                 category=data.get("category", ""), summary=data.get("summary_zh", ""),
-                audience=list(data["audience"]), effective_from=data["effective_from"])
+                audience=list(data["audience"]), effective_from=data["effective_from"],
+                author=user)
             draft = std.versions[0]
             outcome = "created"
         else:
-            if std.draft is not None:
+            if std.pending is not None:
                 raise StandardFileError(path, None, f"{code} has an unpublished draft in the "
                                         "portal; publish or discard it first")
             draft = services.new_draft(std, data["effective_from"],
-                                       change_note=f"loaded from {path.name}")
+                                       change_note=f"loaded from {path.name}", author=user)
             for c in list(draft.clauses):  # rebuild from the file, not from the old version
                 draft.clauses.remove(c)
             outcome = "updated"
@@ -122,7 +123,7 @@ def load_file(path: Path, user=None) -> str:
                 current.effective_from == draft.effective_from and \
                 _same_text(current, draft):
             return "unchanged"
-        services.publish_version(draft, user)
+        services.publish_version(draft, user, review_skipped=f"loaded from {path.name}")
         return outcome
     except ServiceError as err:
         raise StandardFileError(path, None, err.message) from None

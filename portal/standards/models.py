@@ -16,8 +16,16 @@ from portal.standards.rules import RuleKind, canonical, describe
 
 class VersionStatus(enum.StrEnum):
     DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
     PUBLISHED = "published"
     SUPERSEDED = "superseded"
+    RETIRED = "retired"
+
+
+# The text is frozen from the moment a version goes to review; these may still move it on.
+EDITABLE = frozenset({VersionStatus.DRAFT})
+RELEASED = frozenset({VersionStatus.PUBLISHED, VersionStatus.SUPERSEDED, VersionStatus.RETIRED})
 
 
 class Standard(CreatedAtMixin, Base):
@@ -48,9 +56,11 @@ class Standard(CreatedAtMixin, Base):
         return published[-1] if published else None
 
     @property
-    def draft(self) -> StandardVersion | None:
-        drafts = [v for v in self.versions if v.status is VersionStatus.DRAFT]
-        return drafts[-1] if drafts else None
+    def pending(self) -> StandardVersion | None:
+        """The version on its way: draft, in review or approved (at most one at a time)."""
+        on_the_way = [v for v in self.versions if v.status in (
+            VersionStatus.DRAFT, VersionStatus.IN_REVIEW, VersionStatus.APPROVED)]
+        return on_the_way[-1] if on_the_way else None
 
 
 class StandardAudience(Base):
@@ -79,7 +89,13 @@ class StandardVersion(CreatedAtMixin, Base):
                                                   default=VersionStatus.DRAFT, index=True)
     effective_from: Mapped[date]
     change_note: Mapped[str] = mapped_column(Text, default="")
+    material: Mapped[bool] = mapped_column(default=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[datetime | None]
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None]
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    rejection_reason: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime | None]
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text_hash: Mapped[str | None] = mapped_column(String(64))
@@ -90,12 +106,21 @@ class StandardVersion(CreatedAtMixin, Base):
         back_populates="standard_version", order_by="Clause.position",
         cascade="all, delete-orphan")
     published_by = relationship("User", foreign_keys=[published_by_id])
+    author = relationship("User", foreign_keys=[author_id])
+    submitted_by = relationship("User", foreign_keys=[submitted_by_id])
+    approved_by = relationship("User", foreign_keys=[approved_by_id])
 
     __mapper_args__ = {"version_id_col": version}
 
     @property
     def is_published(self) -> bool:
-        return self.status is not VersionStatus.DRAFT
+        """Published, superseded or retired: text released to the parties."""
+        return self.status in RELEASED
+
+    @property
+    def is_frozen(self) -> bool:
+        """In review or later: the text can no longer be edited."""
+        return self.status not in EDITABLE
 
     @property
     def label(self) -> str:
@@ -229,8 +254,8 @@ def _version_of(target) -> StandardVersion | None:
 @event.listens_for(PenaltyRule, "before_delete")
 def _frozen_when_published(mapper, connection, target):
     version = _version_of(target)
-    if version is not None and version.is_published:
-        raise ImmutableVersionError("a published version never changes")
+    if version is not None and version.is_frozen:
+        raise ImmutableVersionError("a version in review or published never changes")
 
 
 @event.listens_for(StandardVersion, "before_update")
@@ -241,8 +266,9 @@ def _published_text_frozen(mapper, connection, target):
     state = inspect(target)
     hist = state.attrs.status.history
     was = hist.deleted[0] if hist.deleted else target.status
-    if was is VersionStatus.DRAFT:
+    if was not in RELEASED:
         return
-    for attr in ("effective_from", "change_note", "text_hash", "published_at", "number"):
+    for attr in ("effective_from", "change_note", "text_hash", "published_at", "number",
+                 "material", "approved_by_id", "published_by_id"):
         if state.attrs[attr].history.has_changes():
             raise ImmutableVersionError("a published version never changes")

@@ -6,12 +6,12 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.core.audit import record
 from portal.core.db import utcnow
-from portal.core.errors import ServiceError
+from portal.core.errors import ConflictError, ServiceError
 from portal.core.money import MoneyError, to_money
 from portal.core.permissions import party_scope
 from portal.extensions import db
@@ -32,7 +32,8 @@ CLAUSE_NO_RE = re.compile(r"^\d+(\.\d+)*$")
 
 
 def create_standard(*, code: str, title_zh: str, title_en: str = "", category: str = "",
-                    summary: str = "", audience: list[str], effective_from: date) -> Standard:
+                    summary: str = "", audience: list[str], effective_from: date,
+                    author=None) -> Standard:
     """A new standard with an empty draft version 1."""
     code = (code or "").strip().upper()
     if not CODE_RE.match(code) or len(code) > 32:
@@ -47,7 +48,8 @@ def create_standard(*, code: str, title_zh: str, title_en: str = "", category: s
                    category=(category or "").strip(), summary=(summary or "").strip(),
                    audiences=[StandardAudience(party_kind=k) for k in kinds])
     db.session.add(std)
-    version = StandardVersion(standard=std, number=1, effective_from=effective_from)
+    version = StandardVersion(standard=std, number=1, effective_from=effective_from,
+                              author_id=getattr(author, "id", None))
     db.session.add(version)
     record("standard.created", std, after={"code": code, "title_zh": std.title_zh,
                                            "audience": [k.value for k in kinds]})
@@ -69,8 +71,9 @@ def add_clause(version: StandardVersion, *, number: str, title_zh: str, title_en
                rules: list[dict] | None = None) -> Clause:
     """Add a clause to a draft. ``fine`` is the short form of one fixed_fine rule; ``rules``
     are rule dicts as in the standards files (checked by ``standards.rules.parse_rules``)."""
-    if version.is_published:
-        raise ServiceError(_("A published version never changes: start a new draft."))
+    if version.is_frozen:
+        raise ServiceError(_("Only a draft can be edited; a version in review or published "
+                             "never changes: start a new draft."))
     number = (number or "").strip()
     if not CLAUSE_NO_RE.match(number):
         raise ServiceError(_("Clause number must look like 3 or 3.1."), "number")
@@ -100,14 +103,22 @@ def add_clause(version: StandardVersion, *, number: str, title_zh: str, title_en
     return clause
 
 
-def new_draft(standard: Standard, effective_from: date, change_note: str = "") -> StandardVersion:
-    """A new draft copying the clauses of the current published version."""
-    if standard.draft is not None:
-        raise ServiceError(_("This standard already has a draft."))
+def new_draft(standard: Standard, effective_from: date, change_note: str = "", *,
+              material: bool = True, author=None) -> StandardVersion:
+    """A new draft copying the clauses of the current published version.
+
+    ``material``: the change binds the parties anew, so everyone in the audience must
+    acknowledge it again; a non-material change (a typo) keeps their acknowledgements.
+    """
+    if any(v.status in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW, VersionStatus.APPROVED)
+           for v in standard.versions):
+        raise ServiceError(_("This standard already has a version on its way (draft, in review "
+                             "or approved); finish that one first."))
     base = standard.current_version
     number = max((v.number for v in standard.versions), default=0) + 1
     draft = StandardVersion(standard=standard, number=number, effective_from=effective_from,
-                            change_note=change_note)
+                            change_note=(change_note or "").strip(), material=material,
+                            author_id=getattr(author, "id", None))
     db.session.add(draft)
     if base:
         for c in base.clauses:
@@ -116,13 +127,75 @@ def new_draft(standard: Standard, effective_from: date, change_note: str = "") -
                 position=c.position,
                 rules=[r.copy() for r in c.rules]))
     record("standard_version.drafted", draft, after={"standard": standard.code,
-                                                     "number": number})
+                                                     "number": number, "material": material})
     return draft
 
 
-def publish_version(version: StandardVersion, user) -> StandardVersion:
+# --- review: draft -> in review -> approved (or back to draft) -> published ---------------
+
+def check_lock(version: StandardVersion, expected: int | None) -> None:
+    """Optimistic lock for forms: ``expected`` is the row version the user's page showed."""
+    if expected is not None and expected != version.version:
+        raise ConflictError(_("Someone else changed this version while you were looking at it. "
+                              "Reload the page to see what changed, then try again."))
+
+
+def _move(version: StandardVersion, to: VersionStatus, action: str, **after):
+    before = {"status": version.status}
+    version.status = to
+    record(f"standard_version.{action}", version, before=before,
+           after={"status": to, "label": version.label, **after})
+
+
+def submit_for_review(version: StandardVersion, user, expected: int | None = None):
+    check_lock(version, expected)
+    if version.status is not VersionStatus.DRAFT:
+        raise ServiceError(_("Only a draft can be sent for review."))
+    if not version.clauses:
+        raise ServiceError(_("A version needs at least one clause before it can be reviewed."))
+    version.submitted_at = utcnow()
+    version.submitted_by_id = user.id
+    version.rejection_reason = ""
+    _move(version, VersionStatus.IN_REVIEW, "submitted")
+
+
+def _four_eyes(version: StandardVersion, user) -> None:
+    if user.id in {version.author_id, version.submitted_by_id}:
+        raise ServiceError(_("Four eyes: the reviewer must be a different person from the "
+                             "author of this version."))
+
+
+def approve_version(version: StandardVersion, user, expected: int | None = None):
+    check_lock(version, expected)
+    if version.status is not VersionStatus.IN_REVIEW:
+        raise ServiceError(_("Only a version in review can be approved."))
+    _four_eyes(version, user)
+    version.approved_at = utcnow()
+    version.approved_by_id = user.id
+    _move(version, VersionStatus.APPROVED, "approved", approved_by=user.username)
+
+
+def reject_version(version: StandardVersion, user, reason: str, expected: int | None = None):
+    check_lock(version, expected)
+    if version.status is not VersionStatus.IN_REVIEW:
+        raise ServiceError(_("Only a version in review can be rejected."))
+    _four_eyes(version, user)
+    if not (reason or "").strip():
+        raise ServiceError(_("A rejection needs a reason."), "reason")
+    version.rejection_reason = reason.strip()
+    _move(version, VersionStatus.DRAFT, "rejected", reason=version.rejection_reason)
+
+
+def publish_version(version: StandardVersion, user, expected: int | None = None, *,
+                    review_skipped: str | None = None) -> StandardVersion:
+    """Publish an approved version. ``review_skipped`` names why a version may go out without
+    review (the rulebook loaded from files by an administrator); it is kept in the audit event."""
+    check_lock(version, expected)
     if version.is_published:
         raise ServiceError(_("This version is already published."))
+    if version.status is not VersionStatus.APPROVED and not review_skipped:
+        raise ServiceError(_("A version must be approved by a second person before it is "
+                             "published."))
     if not version.clauses:
         raise ServiceError(_("A version needs at least one clause before it can be published."))
     db.session.flush()
@@ -136,10 +209,11 @@ def publish_version(version: StandardVersion, user) -> StandardVersion:
         record("standard_version.superseded", previous,
                before={"status": VersionStatus.PUBLISHED},
                after={"status": VersionStatus.SUPERSEDED, "by_version_id": version.id})
-    record("standard_version.published", version, before={"status": VersionStatus.DRAFT},
+    record("standard_version.published", version, before={"status": VersionStatus.APPROVED},
            after={"status": VersionStatus.PUBLISHED, "label": version.label,
                   "effective_from": version.effective_from, "text_hash": version.text_hash,
-                  "clauses": len(version.clauses)})
+                  "clauses": len(version.clauses), "material": version.material,
+                  "review_skipped": review_skipped})
     return version
 
 
@@ -171,9 +245,29 @@ def may_see_version(user, version: StandardVersion) -> bool:
     return party_scope(user) is None or version.is_published
 
 
+def covering_versions(version: StandardVersion) -> list[int]:
+    """Ids of the versions whose acknowledgement counts for ``version``: itself and, through
+    non-material changes, the released versions before it back to the last material one."""
+    released = sorted((v for v in version.standard.versions
+                       if v.is_published and v.number <= version.number),
+                      key=lambda v: v.number, reverse=True)
+    ids = [version.id]
+    current = version
+    for earlier in released:
+        if earlier.number >= current.number:
+            continue
+        if current.material:
+            break
+        ids.append(earlier.id)
+        current = earlier
+    return ids
+
+
 def acknowledgement_of(version: StandardVersion, user) -> Acknowledgement | None:
     return db.session.scalar(select(Acknowledgement).where(
-        Acknowledgement.standard_version_id == version.id, Acknowledgement.user_id == user.id))
+        Acknowledgement.standard_version_id.in_(covering_versions(version)),
+        Acknowledgement.user_id == user.id).order_by(Acknowledgement.acknowledged_at.desc())
+        .limit(1))
 
 
 def pending_acknowledgements(user) -> list[StandardVersion]:
@@ -195,9 +289,7 @@ def acknowledge(version: StandardVersion, user, *, ip: str, user_agent: str) -> 
         raise ServiceError(_("Only the version in force can be acknowledged."))
     if party_scope(user) is None or not may_see_standard(user, version.standard):
         raise ServiceError(_("This standard is not addressed to your organisation."))
-    if db.session.scalar(select(exists().where(
-            Acknowledgement.standard_version_id == version.id,
-            Acknowledgement.user_id == user.id))):
+    if acknowledgement_of(version, user) is not None:
         raise ServiceError(_("You already acknowledged %(label)s.", label=version.label))
     text_hash = version.compute_text_hash()
     if text_hash != version.text_hash:  # the stored text no longer matches what was published
@@ -222,7 +314,9 @@ def coverage(version: StandardVersion) -> dict:
         .where(Party.kind.in_(kinds), User.active.is_(True)).order_by(Party.code, User.username)
     ).all()
     acked = {a.user_id: a for a in db.session.scalars(
-        select(Acknowledgement).where(Acknowledgement.standard_version_id == version.id))}
+        select(Acknowledgement).where(
+            Acknowledgement.standard_version_id.in_(covering_versions(version)))
+        .order_by(Acknowledgement.acknowledged_at))}
     rows = [(u, acked.get(u.id)) for u in staff]
     done = sum(1 for _user, a in rows if a)
     return {"rows": rows, "done": done, "total": len(rows),

@@ -8,7 +8,13 @@ from portal.core.permissions import Perm, allowed, require
 from portal.core.web import ConfirmForm, one_click, submit
 from portal.extensions import db
 from portal.standards import services
-from portal.standards.forms import ClauseForm, NewDraftForm, StandardForm
+from portal.standards.forms import (
+    ClauseForm,
+    LockedForm,
+    NewDraftForm,
+    RejectForm,
+    StandardForm,
+)
 from portal.standards.models import Standard, StandardVersion
 
 bp = Blueprint("standards", __name__, url_prefix="/standards")
@@ -47,7 +53,7 @@ def new():
     done = submit(form, lambda: services.create_standard(
         code=form.code.data, title_zh=form.title_zh.data, title_en=form.title_en.data,
         category=form.category.data, summary=form.summary.data, audience=form.audience.data,
-        effective_from=form.effective_from.data),
+        effective_from=form.effective_from.data, author=current_user),
         lambda std: _("Standard %(code)s created with a draft version 1.", code=std.code))
     if done.ok:
         return redirect(url_for("standards.version", version_id=done.result.versions[0].id))
@@ -69,7 +75,9 @@ def new_draft(standard_id: int):
     std = _standard_or_404(standard_id)
     form = NewDraftForm()
     done = submit(form, lambda: services.new_draft(std, form.effective_from.data,
-                                                   form.change_note.data),
+                                                   form.change_note.data,
+                                                   material=form.material.data,
+                                                   author=current_user),
                   _("New draft created."))
     if done.ok:
         return redirect(url_for("standards.version", version_id=done.result.id))
@@ -78,11 +86,14 @@ def new_draft(standard_id: int):
 
 @bp.get("/versions/<int:version_id>")
 @require(Perm.VIEW_STANDARDS)
-def version(version_id: int, clause_form: ClauseForm | None = None):
+def version(version_id: int, clause_form: ClauseForm | None = None,
+            reject_form: RejectForm | None = None):
     v = _version_or_404(version_id)
     ack = services.acknowledgement_of(v, current_user)
     return render_template("standards/version.html", version=v, ack=ack,
-                           clause_form=clause_form or ClauseForm(), confirm=ConfirmForm())
+                           clause_form=clause_form or ClauseForm(), confirm=ConfirmForm(),
+                           locked=LockedForm(lock=v.version),
+                           reject_form=reject_form or RejectForm(lock=v.version))
 
 
 @bp.post("/versions/<int:version_id>/clauses")
@@ -99,13 +110,43 @@ def add_clause(version_id: int):
     return version(version_id, clause_form=form), 400
 
 
+def _workflow(version_id: int, run, success: str):
+    """Submit / approve / publish: one click that carries the lock the page showed."""
+    v = _version_or_404(version_id)
+    form = LockedForm()
+    submit(form, lambda: run(v, current_user, form.expected()), success % {"label": v.label})
+    return redirect(url_for("standards.version", version_id=v.id))
+
+
+@bp.post("/versions/<int:version_id>/submit")
+@require(Perm.AUTHOR_STANDARDS)
+def submit_for_review(version_id: int):
+    return _workflow(version_id, services.submit_for_review, _("%(label)s sent for review."))
+
+
+@bp.post("/versions/<int:version_id>/approve")
+@require(Perm.APPROVE_STANDARDS)
+def approve(version_id: int):
+    return _workflow(version_id, services.approve_version, _("%(label)s approved."))
+
+
+@bp.post("/versions/<int:version_id>/reject")
+@require(Perm.APPROVE_STANDARDS)
+def reject(version_id: int):
+    v = _version_or_404(version_id)
+    form = RejectForm()
+    done = submit(form, lambda: services.reject_version(v, current_user, form.reason.data,
+                                                        form.expected()),
+                  _("%(label)s sent back to its author.", label=v.label))
+    if done.ok:
+        return redirect(url_for("standards.version", version_id=v.id))
+    return version(version_id, reject_form=form), 400
+
+
 @bp.post("/versions/<int:version_id>/publish")
 @require(Perm.PUBLISH_STANDARDS)
 def publish(version_id: int):
-    v = _version_or_404(version_id)
-    return one_click(lambda: services.publish_version(v, current_user),
-                     _("%(label)s published.", label=v.label),
-                     url_for("standards.version", version_id=v.id))
+    return _workflow(version_id, services.publish_version, _("%(label)s published."))
 
 
 @bp.post("/versions/<int:version_id>/acknowledge")
