@@ -52,6 +52,9 @@ MATRIX = {
     ("GET", "standards.detail"): ("/standards/{standard}", expect(
         READ | {"staff_a", "staff_b"}, not_found={"merchant_staff", "dept_manager",
                                                   "dept_b_manager"})),
+    ("GET", "standards.diff"): ("/standards/{standard}/diff", expect(
+        READ | {"staff_a", "staff_b"}, not_found={"merchant_staff", "dept_manager",
+                                                  "dept_b_manager"})),
     ("POST", "standards.new_draft"): ("/standards/{standard}/drafts", expect(
         {"cs_admin", "cs_supervisor"}, ok_code=400)),
     ("GET", "standards.version"): ("/standards/versions/{version}", expect(

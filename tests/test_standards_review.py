@@ -161,3 +161,28 @@ def test_only_a_material_change_asks_for_acknowledgement_again(
     coverage = admin.get(f"/standards/versions/{vid}/coverage").get_data(as_text=True)
     done = "1" if still_acknowledged else "0"
     assert f"{done} of 2 staff acknowledged" in coverage  # staff.a and staff.b are carriers
+
+
+def test_side_by_side_diff_shows_what_changed_clause_by_clause(app, world, make_browser):
+    admin = browser_for(make_browser, "cs_admin")
+    vid = new_version(admin, world)  # adds clause 3
+    with app.test_request_context():
+        from portal.standards.diff import diff_versions
+
+        v1 = db.session.get(StandardVersion, world.version)
+        v2 = db.session.get(StandardVersion, vid)
+        rows = {r.number: r for r in diff_versions(v1, v2)}
+    assert rows["1"].change == "same" and rows["3"].change == "added"
+    page = admin.get(f"/standards/{world.standard}/diff?a={world.version}&b={vid}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert '<span class="ins">代签后 30 分钟内短信告知。</span>' in text
+    assert "added" in text and "Fine of ¥20.00 on the party per occurrence." in text
+
+
+def test_character_level_diff_of_chinese_text():
+    from portal.standards.diff import _segments
+
+    left, right = _segments("须在2小时内回复。", "须在4小时内回复。")
+    assert ("del", "2") in left and ("ins", "4") in right
+    assert "".join(t for _k, t in left) == "须在2小时内回复。"

@@ -4,6 +4,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from portal.core.i18n import select_locale
 from portal.core.permissions import Perm, allowed, require
 from portal.core.web import ConfirmForm, one_click, submit
 from portal.extensions import db
@@ -15,6 +16,7 @@ from portal.standards.forms import (
     RejectForm,
     StandardForm,
 )
+from portal.standards.diff import diff_versions
 from portal.standards.models import Standard, StandardVersion
 
 bp = Blueprint("standards", __name__, url_prefix="/standards")
@@ -67,6 +69,20 @@ def detail(standard_id: int, draft_form: NewDraftForm | None = None):
     versions = [v for v in std.versions if services.may_see_version(current_user, v)]
     return render_template("standards/detail.html", standard=std, versions=versions,
                            draft_form=draft_form or NewDraftForm())
+
+
+@bp.get("/<int:standard_id>/diff")
+@require(Perm.VIEW_STANDARDS)
+def diff(standard_id: int):
+    std = _standard_or_404(standard_id)
+    versions = [v for v in std.versions if services.may_see_version(current_user, v)]
+    if not versions:
+        abort(404)
+    by_id = {v.id: v for v in versions}
+    left = by_id.get(request.args.get("a", type=int)) or versions[max(len(versions) - 2, 0)]
+    right = by_id.get(request.args.get("b", type=int)) or versions[-1]
+    return render_template("standards/diff.html", standard=std, versions=versions, left=left,
+                           right=right, rows=diff_versions(left, right, select_locale()))
 
 
 @bp.post("/<int:standard_id>/drafts")
