@@ -2,10 +2,12 @@
 from portal.accounts.models import User  # noqa: F401
 from portal.cases.models import Case, Penalty, ResponsibilityShare, Ruling, Violation  # noqa: F401
 from portal.core.audit import AuditEvent  # noqa: F401
+from portal.core.outbox import OutboxMessage  # noqa: F401
 from portal.hr.models import HrNotice  # noqa: F401
 from portal.parties.models import Party  # noqa: F401
 from portal.standards.models import (  # noqa: F401
     Acknowledgement,
+    AckTask,
     Clause,
     PenaltyRule,
     Standard,

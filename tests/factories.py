@@ -56,6 +56,7 @@ def build_world(*, with_case: bool = True) -> World:
         "cs_officer": (Role.CS_OFFICER, None), "auditor": (Role.AUDITOR, None),
         "hr_officer": (Role.HR_OFFICER, None),
         "staff_a": (Role.PARTY_STAFF, "carrier_a"), "staff_b": (Role.PARTY_STAFF, "carrier_b"),
+        "carrier_manager": (Role.PARTY_MANAGER, "carrier_a"),
         "merchant_staff": (Role.PARTY_STAFF, "merchant"),
         "dept_manager": (Role.DEPARTMENT_MANAGER, "dept"),
         "dept_b_manager": (Role.DEPARTMENT_MANAGER, "dept_b"),

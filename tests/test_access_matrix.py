@@ -10,10 +10,13 @@ import pytest
 from tests.factories import PASSWORD, build_world, username
 
 USERS = ["cs_admin", "cs_supervisor", "cs_officer", "auditor", "hr_officer", "staff_a",
-         "staff_b", "merchant_staff", "dept_manager", "dept_b_manager", "anonymous"]
+         "carrier_manager", "staff_b", "merchant_staff", "dept_manager", "dept_b_manager",
+         "anonymous"]
 CS = {"cs_admin", "cs_supervisor", "cs_officer"}
 READ = CS | {"auditor"}
-PARTY = {"staff_a", "staff_b", "merchant_staff", "dept_manager", "dept_b_manager"}
+PARTY = {"staff_a", "carrier_manager", "staff_b", "merchant_staff", "dept_manager",
+         "dept_b_manager"}
+MANAGERS = {"carrier_manager", "dept_manager", "dept_b_manager"}
 LOGGED_IN = set(USERS) - {"anonymous"}
 
 
@@ -50,20 +53,30 @@ MATRIX = {
     ("GET", "standards.new"): ("/standards/new", expect({"cs_admin", "cs_supervisor"})),
     ("POST", "standards.new"): ("/standards/new", expect({"cs_admin", "cs_supervisor"})),
     ("GET", "standards.detail"): ("/standards/{standard}", expect(
-        READ | {"staff_a", "staff_b"}, not_found={"merchant_staff", "dept_manager",
+        READ | {"staff_a", "staff_b", "carrier_manager"}, not_found={"merchant_staff", "dept_manager",
                                                   "dept_b_manager"})),
     ("GET", "standards.diff"): ("/standards/{standard}/diff", expect(
-        READ | {"staff_a", "staff_b"}, not_found={"merchant_staff", "dept_manager",
+        READ | {"staff_a", "staff_b", "carrier_manager"}, not_found={"merchant_staff", "dept_manager",
                                                   "dept_b_manager"})),
     ("POST", "standards.new_draft"): ("/standards/{standard}/drafts", expect(
         {"cs_admin", "cs_supervisor"}, ok_code=400)),
     ("GET", "standards.version"): ("/standards/versions/{version}", expect(
-        READ | {"staff_a", "staff_b"}, not_found={"merchant_staff", "dept_manager",
+        READ | {"staff_a", "staff_b", "carrier_manager"}, not_found={"merchant_staff", "dept_manager",
                                                   "dept_b_manager"})),
     ("POST", "standards.add_clause"): ("/standards/versions/{version}/clauses", expect(
         {"cs_admin", "cs_supervisor"}, ok_code=400)),
     ("POST", "standards.publish"): ("/standards/versions/{version}/publish", expect(
-        {"cs_admin", "cs_supervisor"}, ok_code=302)),
+        {"cs_admin", "cs_supervisor"}, ok_code=400)),
+    ("POST", "standards.retire"): ("/standards/versions/{version}/retire", expect(
+        {"cs_admin", "cs_supervisor"}, ok_code=400)),
+    ("GET", "standards.edit"): ("/standards/{standard}/edit", expect(
+        {"cs_admin", "cs_supervisor"})),
+    ("POST", "standards.edit"): ("/standards/{standard}/edit", expect(
+        {"cs_admin", "cs_supervisor"}, ok_code=400)),
+    ("GET", "standards.to_read"): ("/standards/to-read", expect(PARTY)),
+    ("GET", "standards.team"): ("/standards/team", expect(MANAGERS)),
+    ("GET", "standards.overview"): ("/standards/coverage", expect(READ)),
+    ("GET", "standards.impact"): ("/standards/versions/{version}/impact", expect(READ)),
     ("POST", "standards.submit_for_review"): ("/standards/versions/{version}/submit", expect(
         {"cs_admin", "cs_supervisor"}, ok_code=302)),
     ("POST", "standards.approve"): ("/standards/versions/{version}/approve", expect(
@@ -71,14 +84,14 @@ MATRIX = {
     ("POST", "standards.reject"): ("/standards/versions/{version}/reject", expect(
         {"cs_admin", "cs_supervisor"}, ok_code=400)),
     ("POST", "standards.acknowledge"): ("/standards/versions/{version}/acknowledge", expect(
-        {"staff_a", "staff_b"}, not_found={"merchant_staff", "dept_manager", "dept_b_manager"},
+        {"staff_a", "staff_b", "carrier_manager"}, not_found={"merchant_staff", "dept_manager", "dept_b_manager"},
         ok_code=302)),
     ("GET", "standards.coverage"): ("/standards/versions/{version}/coverage", expect(READ)),
     ("GET", "cases.index"): ("/cases", expect(READ | PARTY)),
     ("GET", "cases.new"): ("/cases/new", expect(CS)),
     ("POST", "cases.new"): ("/cases/new", expect(CS)),
     ("GET", "cases.detail"): ("/cases/{case}", expect(
-        READ | {"staff_a", "dept_manager"},
+        READ | {"staff_a", "carrier_manager", "dept_manager"},
         not_found={"staff_b", "merchant_staff", "dept_b_manager"})),
     ("POST", "cases.add_violation"): ("/cases/{case}/violations", expect(CS, ok_code=400)),
     ("POST", "cases.rule"): ("/cases/{case}/ruling", expect(CS, ok_code=400)),

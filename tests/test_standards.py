@@ -3,6 +3,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from portal.core.timeutil import local_today
 from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.standards import services
@@ -32,7 +33,7 @@ def test_a_new_version_supersedes_the_old_one(app):
     with app.test_request_context():
         world = build_world(with_case=False)
         v1 = db.session.get(StandardVersion, world.version)
-        draft = services.new_draft(v1.standard, date(2026, 12, 1), "措辞修订")
+        draft = services.new_draft(v1.standard, local_today(), "措辞修订")
         db.session.flush()
         assert [c.number for c in draft.clauses] == ["1", "2"]
         services.add_clause(draft, number="3", title_zh="代签短信", body="代签须短信告知。")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 
@@ -24,9 +25,14 @@ def browser_for(make_browser, who):
     return b
 
 
-def new_version(b, world) -> int:
+def today() -> str:
+    return date.today().isoformat()
+
+
+def new_version(b, world, effective: str | None = None) -> int:
     resp = b.post(f"/standards/{world.standard}/drafts", {
-        "effective_from": "2026-12-01", "change_note": "新增代签短信条款", "material": "y"})
+        "effective_from": effective or today(), "change_note": "新增代签短信条款",
+        "material": "y"})
     assert resp.status_code == 302, resp.get_data(as_text=True)
     vid = int(resp.headers["Location"].rsplit("/", 1)[1])
     resp = b.post(f"/standards/versions/{vid}/clauses", {
@@ -138,7 +144,8 @@ def test_every_step_is_audited(app, world, make_browser):
             AuditEvent.object_type == "standard_versions",
             AuditEvent.object_id == str(vid)).order_by(AuditEvent.id)).all()
     assert actions == ["standard_version.drafted", "standard_version.submitted",
-                       "standard_version.approved", "standard_version.published"]
+                       "standard_version.approved", "standard_version.published",
+                       "ack_campaign.opened"]
 
 
 @pytest.mark.parametrize("material, still_acknowledged", [(True, False), (False, True)])
@@ -147,7 +154,7 @@ def test_only_a_material_change_asks_for_acknowledgement_again(
     staff = browser_for(make_browser, "staff_a")
     assert staff.post(f"/standards/versions/{world.version}/acknowledge").status_code == 302
     admin = browser_for(make_browser, "cs_admin")
-    data = {"effective_from": "2026-12-01", "change_note": "改错别字"}
+    data = {"effective_from": today(), "change_note": "改错别字"}
     if material:
         data["material"] = "y"
     vid = int(admin.post(f"/standards/{world.standard}/drafts", data)
@@ -156,11 +163,12 @@ def test_only_a_material_change_asks_for_acknowledgement_again(
     supervisor = browser_for(make_browser, "cs_supervisor")
     supervisor.post(f"/standards/versions/{vid}/approve")
     supervisor.post(f"/standards/versions/{vid}/publish")
-    listing = staff.get("/standards/").get_data(as_text=True)
-    assert ("To read" not in listing) is still_acknowledged
+    to_read = staff.get("/standards/to-read").get_data(as_text=True)
+    assert (f'href="/standards/versions/{vid}">Read' not in to_read) is still_acknowledged
     coverage = admin.get(f"/standards/versions/{vid}/coverage").get_data(as_text=True)
     done = "1" if still_acknowledged else "0"
-    assert f"{done} of 2 staff acknowledged" in coverage  # staff.a and staff.b are carriers
+    # staff.a, staff.b and carrier.manager are the carriers' staff
+    assert f"<strong>{done} / 3</strong>" in coverage
 
 
 def test_side_by_side_diff_shows_what_changed_clause_by_clause(app, world, make_browser):

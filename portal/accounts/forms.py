@@ -12,6 +12,7 @@ ROLE_LABELS = {
     Role.CS_OFFICER: _l("CS officer"),
     Role.AUDITOR: _l("Auditor"),
     Role.PARTY_STAFF: _l("Party staff (carrier / merchant / warehouse)"),
+    Role.PARTY_MANAGER: _l("Party manager (carrier / merchant / warehouse)"),
     Role.DEPARTMENT_MANAGER: _l("Department manager"),
     Role.HR_OFFICER: _l("HR officer"),
 }

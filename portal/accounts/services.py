@@ -47,6 +47,10 @@ def create_user(*, username: str, display_name: str, password: str, role: Role |
                 role=role, party=party, party_id=party.id if party else None, locale=locale)
     db.session.add(user)
     record("user.created", user, after=user.snapshot())
+    if party is not None:
+        from portal.standards.campaigns import assign_open_tasks
+
+        assign_open_tasks(user)  # new staff inherit the open reading tasks of their party
     return user
 
 
@@ -56,7 +60,7 @@ def _check_party_for_role(role: Role, party: Party | None) -> None:
     if role is Role.DEPARTMENT_MANAGER and party.kind is not PartyKind.DEPARTMENT:
         raise ServiceError(_("A department manager must belong to an internal department."),
                            "party_id")
-    if role is Role.PARTY_STAFF and party.kind is PartyKind.DEPARTMENT:
+    if role in (Role.PARTY_STAFF, Role.PARTY_MANAGER) and party.kind is PartyKind.DEPARTMENT:
         raise ServiceError(_("Party staff belong to a carrier, merchant or warehouse; use "
                              "department manager for internal departments."), "party_id")
     if role not in PARTY_BOUND_ROLES and party is not None:

@@ -64,7 +64,7 @@ def record_violation(case: Case, *, clause: Clause, party: Party, occurrences: i
         raise ServiceError(_("Choose a clause of a published standard version."), "clause_id")
     if party is None or not party.active:
         raise ServiceError(_("Choose an active party."), "party_id")
-    if party.kind not in clause.standard_version.standard.audience_kinds:
+    if not clause.standard_version.standard.addresses(party):
         raise ServiceError(_("Standard %(code)s does not bind %(party)s.",
                              code=clause.standard_version.standard.code, party=party.name_zh),
                            "party_id")

@@ -20,6 +20,7 @@ class Role(enum.StrEnum):
     CS_OFFICER = "cs_officer"
     AUDITOR = "auditor"
     PARTY_STAFF = "party_staff"
+    PARTY_MANAGER = "party_manager"      # a carrier's, merchant's or warehouse's manager
     DEPARTMENT_MANAGER = "department_manager"
     HR_OFFICER = "hr_officer"
 
@@ -34,6 +35,7 @@ class Perm(enum.StrEnum):
     VIEW_STANDARDS = "view_standards"          # scoped: parties see only their audience's
     ACKNOWLEDGE = "acknowledge"
     VIEW_ACK_COVERAGE = "view_ack_coverage"
+    VIEW_TEAM_ACKS = "view_team_acks"          # a party's manager: their own staff only
     VIEW_CASES = "view_cases"                  # scoped
     HANDLE_CASES = "handle_cases"              # open cases, record violations, rule
     VIEW_PENALTIES = "view_penalties"          # scoped
@@ -57,13 +59,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.AUDITOR: frozenset(_CS_READ | {Perm.VIEW_AUDIT_LOG}),
     Role.PARTY_STAFF: frozenset({Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES,
                                  Perm.VIEW_PENALTIES}),
+    Role.PARTY_MANAGER: frozenset({Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES,
+                                   Perm.VIEW_PENALTIES, Perm.VIEW_TEAM_ACKS}),
     Role.DEPARTMENT_MANAGER: frozenset({Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES,
-                                        Perm.VIEW_PENALTIES, Perm.VIEW_HR_NOTICES}),
+                                        Perm.VIEW_PENALTIES, Perm.VIEW_HR_NOTICES,
+                                        Perm.VIEW_TEAM_ACKS}),
     Role.HR_OFFICER: frozenset({Perm.VIEW_HR_NOTICES, Perm.ACT_ON_HR_NOTICES}),
 }
 
 # Roles bound to one party: every row they see is narrowed to that party.
-PARTY_BOUND_ROLES = frozenset({Role.PARTY_STAFF, Role.DEPARTMENT_MANAGER})
+PARTY_BOUND_ROLES = frozenset({Role.PARTY_STAFF, Role.PARTY_MANAGER, Role.DEPARTMENT_MANAGER})
 
 
 def allowed(user, perm: Perm) -> bool:

@@ -32,3 +32,14 @@ def local_day_bounds_utc(start: date, end: date, tz: ZoneInfo) -> tuple[datetime
     lo = datetime.combine(start, time.min, tzinfo=tz).astimezone(UTC)
     hi = datetime.combine(end, time.max, tzinfo=tz).astimezone(UTC)
     return lo, hi
+
+
+def local_today(tz_name: str | None = None) -> date:
+    """Today's calendar date in ``tz_name`` (default: the portal's zone), by the one clock."""
+    if tz_name is None:
+        try:
+            from flask import current_app
+            tz_name = current_app.config["PORTAL_DEFAULT_TIMEZONE"]
+        except (RuntimeError, KeyError):
+            tz_name = None
+    return utcnow().astimezone(zone(tz_name)).date()

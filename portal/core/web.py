@@ -1,12 +1,14 @@
 """How a view runs one user action: one transaction, a clear message, nothing half-written."""
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from flask import flash, redirect
+from flask import Response, flash, redirect
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy.orm.exc import StaleDataError
@@ -97,7 +99,55 @@ def one_click(run: Callable[[], Any], success: str, target: str):
 
 
 def page_arg(request) -> int:
+    return int_arg(request, "page")
+
+
+@dataclass
+class Paged:
+    """One page of a list counted in SQL, shaped for the ``pager`` macro."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def int_arg(request, name: str, default: int = 1) -> int:
     try:
-        return max(1, int(request.args.get("page", 1)))
+        return max(1, int(request.args.get(name, default)))
     except ValueError:
-        return 1
+        return default
+
+
+def csv_response(filename: str, header: list[str], rows) -> Response:
+    """``rows`` as a CSV download (UTF-8 with BOM, so Excel opens Chinese correctly).
+
+    Built in full before the response starts: the rows come from the database session, which
+    is gone by the time a streamed body would be read."""
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(buf.getvalue(), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

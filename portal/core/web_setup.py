@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from flask import render_template, request
+from flask import render_template, request, url_for
 from flask_babel import format_date, format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -43,6 +43,13 @@ def init_app(app):
     @app.template_filter("d")
     def d(value: date | None) -> str:
         return format_date(value, "yyyy-MM-dd") if value else "—"
+
+    @app.template_global()
+    def url_with(**changes) -> str:
+        """This page's URL with some query arguments changed (pagers, filters, CSV links)."""
+        args = {**request.args.to_dict(), **changes}
+        return url_for(request.endpoint, **(request.view_args or {}),
+                       **{k: v for k, v in args.items() if v not in (None, "")})
 
     @app.context_processor
     def inject():

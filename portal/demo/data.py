@@ -107,7 +107,7 @@ def _acknowledge_some(users, rng, start):
         user = users[username]
         for std in standards:
             v = std.current_version
-            if v and user.party.kind in std.audience_kinds:
+            if v and std.addresses(user.party):
                 with frozen_time(start + timedelta(days=rng.randint(1, 20), hours=3)), \
                         acting_as(user):
                     acknowledge(v, user, ip="10.8.%d.%d" % (rng.randint(0, 9), rng.randint(2, 250)),

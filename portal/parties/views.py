@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_login import current_user
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -39,4 +40,13 @@ def detail(party_id: int):
     party = db.session.get(Party, party_id) or abort(404)
     staff = db.session.scalars(select(User).where(User.party_id == party.id)
                                .order_by(User.username)).all()
-    return render_template("parties/detail.html", party=party, staff=staff)
+    from portal.standards import campaigns
+    from portal.standards.services import visible_standards
+
+    live = [v for s in visible_standards(current_user) for v in s.live_versions
+            if s.addresses(party)]
+    coverage = [(v, campaigns.totals([v.id], party_id=party.id)) for v in live]
+    overdue, _n = campaigns.overdue_tasks([v.id for v in live], party_id=party.id,
+                                          per_page=200)
+    return render_template("parties/detail.html", party=party, staff=staff, coverage=coverage,
+                           overdue=overdue)

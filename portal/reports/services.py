@@ -14,7 +14,7 @@ from portal.core.timeutil import local_day_bounds_utc, zone
 from portal.extensions import db
 from portal.hr.models import HrNotice
 from portal.standards.models import Standard, StandardVersion, VersionStatus
-from portal.standards.services import coverage
+from portal.standards.campaigns import Totals, totals_by_version
 
 
 @dataclass
@@ -23,7 +23,7 @@ class AuditReport:
     end: date
     generated_at: datetime
     published: list[StandardVersion] = field(default_factory=list)
-    coverage: list[tuple[StandardVersion, dict]] = field(default_factory=list)
+    coverage: list[tuple[StandardVersion, Totals]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     penalties: list[Penalty] = field(default_factory=list)
     penalty_by_party: list[tuple] = field(default_factory=list)
@@ -41,7 +41,8 @@ def build_audit_report(start: date, end: date, tz_name: str, now: datetime) -> A
     current = db.session.scalars(
         select(StandardVersion).join(Standard)
         .where(StandardVersion.status == VersionStatus.PUBLISHED).order_by(Standard.code)).all()
-    rep.coverage = [(v, coverage(v)) for v in current]
+    counts = totals_by_version([v.id for v in current])
+    rep.coverage = [(v, counts.get(v.id, Totals())) for v in current]
     rep.violations = db.session.scalars(
         select(Violation).options(selectinload(Violation.party))
         .where(Violation.recorded_at.between(lo, hi)).order_by(Violation.recorded_at)).all()

@@ -6,6 +6,7 @@ from wtforms import (
     BooleanField,
     DateField,
     HiddenField,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -31,8 +32,32 @@ class StandardForm(FlaskForm):
     summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=2000)])
     audience = MultiCheckboxField(_l("Addressed to"),
                                   choices=choices((k.value, v) for k, v in KIND_LABELS.items()),
-                                  validators=[DataRequired(_l("Choose at least one audience."))])
+                                  validators=[Optional()])
+    party_codes = TextAreaField(_l("Also addressed to these parties"),
+                                validators=[Optional(), Length(max=20000)],
+                                description=_l("Party codes separated by commas or new lines, "
+                                               "e.g. C001, M002. Leave empty for none."))
+    owner_id = SelectField(_l("Owner"), coerce=int, validate_choice=False,
+                           description=_l("The CS supervisor or administrator who answers for "
+                                          "this standard."))
     effective_from = DateField(_l("Effective from"), validators=[DataRequired()])
+
+    def set_owner_choices(self, users) -> None:
+        self.owner_id.choices = [(u.id, u.display_name) for u in users]
+
+
+class StandardEditForm(StandardForm):
+    """What describes a standard; its text changes only through a new version."""
+
+    code = None
+    effective_from = None
+    lock = HiddenField()
+
+    def expected(self) -> int | None:
+        try:
+            return int(self.lock.data)
+        except (TypeError, ValueError):
+            return None
 
 
 def toml_rules(form, field):
@@ -78,6 +103,18 @@ class LockedForm(FlaskForm):
             return int(self.lock.data)
         except (TypeError, ValueError):
             return None
+
+
+class PublishForm(LockedForm):
+    ack_due_on = DateField(_l("Acknowledge by"), validators=[Optional()],
+                           description=_l("Everyone in the audience gets a task to read and "
+                                          "acknowledge this version by this date. Empty: two "
+                                          "weeks, or the effective date if later."))
+
+
+class RetireForm(LockedForm):
+    reason = TextAreaField(_l("Reason for retiring"), validators=[DataRequired(),
+                                                                  Length(max=2000)])
 
 
 class RejectForm(LockedForm):

@@ -52,6 +52,11 @@ def parse_file(path: Path) -> dict:
     for key in REQUIRED_TOP:
         if key not in data:
             raise StandardFileError(path, None, f"missing key '{key}'")
+    for key in ("audience", "parties"):
+        if key in data and not (isinstance(data[key], list)
+                                and all(isinstance(x, str) for x in data[key])):
+            raise StandardFileError(path, _line_of(text, rf"^{key}\s*="),
+                                    f'{key} must be a list of strings, e.g. ["carrier"]')
     if not isinstance(data["clauses"], list) or not data["clauses"]:
         raise StandardFileError(path, _line_of(text, r"^\[\[clauses\]\]"),
                                 "a standard needs at least one [[clauses]] entry")
@@ -92,39 +97,46 @@ def _build_draft(data: dict, draft: StandardVersion, path: Path) -> None:
                                     f"clause {clause['number']}: {err.message}") from None
 
 
-def load_file(path: Path, user=None) -> str:
+def load_file(path: Path, user=None, owner=None) -> str:
     """Load one file; return 'created', 'updated' or 'unchanged'. Raises StandardFileError."""
     data = parse_file(path)
     code = str(data["code"]).strip().upper()
     std = db.session.scalar(db.select(Standard).where(Standard.code == code))
+    meta = {"audience": list(data["audience"]), "party_codes": list(data.get("parties", [])),
+            "title_zh": data["title_zh"], "title_en": data.get("title_en", ""),
+            "category": data.get("category", ""), "summary": data.get("summary_zh", "")}
     try:
         if std is None:
-            std = services.create_standard(
-                code=code, title_zh=data["title_zh"], title_en=data.get("title_en", ""),
-                category=data.get("category", ""), summary=data.get("summary_zh", ""),
-                audience=list(data["audience"]), effective_from=data["effective_from"],
-                author=user)
-            draft = std.versions[0]
-            outcome = "created"
-        else:
-            if std.pending is not None:
-                raise StandardFileError(path, None, f"{code} has an unpublished draft in the "
-                                        "portal; publish or discard it first")
-            draft = services.new_draft(std, data["effective_from"],
-                                       change_note=f"loaded from {path.name}", author=user)
-            for c in list(draft.clauses):  # rebuild from the file, not from the old version
-                draft.clauses.remove(c)
-            outcome = "updated"
+            std = services.create_standard(code=code, effective_from=data["effective_from"],
+                                           owner=owner, author=user, **meta)
+            db.session.flush()
+            _build_draft(data, std.versions[0], path)
+            services.publish_version(std.versions[0], user,
+                                     review_skipped=f"loaded from {path.name}")
+            return "created"
+        if std.pending is not None:
+            raise StandardFileError(path, None, f"{code} has an unpublished draft in the "
+                                    "portal; publish or discard it first")
+        trial = db.session.begin_nested()  # the new text, kept only if it differs
+        draft = services.new_draft(std, data["effective_from"],
+                                   change_note=f"loaded from {path.name}", author=user)
+        for c in list(draft.clauses):  # rebuild from the file, not from the old version
+            draft.clauses.remove(c)
         db.session.flush()
         _build_draft(data, draft, path)
         db.session.flush()
-        current = std.current_version
-        if outcome == "updated" and current is not None and \
-                current.effective_from == draft.effective_from and \
-                _same_text(current, draft):
-            return "unchanged"
+        latest = std.scheduled_version or std.current_version
+        same = latest is not None and latest.effective_from == draft.effective_from and \
+            _same_text(latest, draft)
+        if same:
+            trial.rollback()
+        else:
+            trial.commit()
+        described = services.update_standard(std, owner=owner or std.owner, **meta)
+        if same:
+            return "updated" if described["changed"] else "unchanged"
         services.publish_version(draft, user, review_skipped=f"loaded from {path.name}")
-        return outcome
+        return "updated"
     except ServiceError as err:
         raise StandardFileError(path, None, err.message) from None
 
@@ -135,12 +147,12 @@ def _same_text(a: StandardVersion, b: StandardVersion) -> bool:
     return body(a) == body(b)
 
 
-def load_directory(directory: Path, user=None) -> LoadResult:
+def load_directory(directory: Path, user=None, owner=None) -> LoadResult:
     result = LoadResult([], [], [], [])
     for path in sorted(directory.glob("*.toml")):
         savepoint = db.session.begin_nested()
         try:
-            outcome = load_file(path, user)
+            outcome = load_file(path, user, owner)
         except StandardFileError as err:
             savepoint.rollback()
             result.errors.append(err)

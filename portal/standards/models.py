@@ -6,10 +6,11 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, event
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.db import Base, CreatedAtMixin, enum_column
+from portal.core.timeutil import local_today
 from portal.parties.models import PartyKind
 from portal.standards.rules import RuleKind, canonical, describe
 
@@ -37,23 +38,58 @@ class Standard(CreatedAtMixin, Base):
     title_en: Mapped[str] = mapped_column(String(200), default="")
     category: Mapped[str] = mapped_column(String(40), default="")
     summary: Mapped[str] = mapped_column(Text, default="")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(default=1)
 
+    owner = relationship("User", foreign_keys=[owner_id])
     audiences: Mapped[list[StandardAudience]] = relationship(
         back_populates="standard", cascade="all, delete-orphan")
     versions: Mapped[list[StandardVersion]] = relationship(
         back_populates="standard", order_by="StandardVersion.number")
+
+    __mapper_args__ = {"version_id_col": version}
 
     def title(self, locale: str) -> str:
         return self.title_en if locale.startswith("en") and self.title_en else self.title_zh
 
     @property
     def audience_kinds(self) -> list[PartyKind]:
-        return [a.party_kind for a in self.audiences]
+        return [a.party_kind for a in self.audiences if a.party_kind is not None]
+
+    @property
+    def audience_party_ids(self) -> set[int]:
+        return {a.party_id for a in self.audiences if a.party_id is not None}
+
+    @property
+    def audience_parties(self) -> list:
+        return sorted((a.party for a in self.audiences if a.party_id is not None),
+                      key=lambda p: p.code)
+
+    def addresses(self, party) -> bool:
+        """Whether ``party`` is in the audience: by its kind or by name."""
+        return party is not None and (party.kind in self.audience_kinds
+                                      or party.id in self.audience_party_ids)
 
     @property
     def current_version(self) -> StandardVersion | None:
-        published = [v for v in self.versions if v.status is VersionStatus.PUBLISHED]
-        return published[-1] if published else None
+        """The version in force today: the newest published one whose date has come."""
+        today = local_today()
+        in_force = [v for v in self.versions
+                    if v.status is VersionStatus.PUBLISHED and v.effective_from <= today]
+        return in_force[-1] if in_force else None
+
+    @property
+    def scheduled_version(self) -> StandardVersion | None:
+        """A published version that takes effect on a later date, if any."""
+        today = local_today()
+        later = [v for v in self.versions
+                 if v.status is VersionStatus.PUBLISHED and v.effective_from > today]
+        return later[-1] if later else None
+
+    @property
+    def live_versions(self) -> list[StandardVersion]:
+        """Versions parties must read: the one in force and one scheduled to follow it."""
+        return [v for v in (self.current_version, self.scheduled_version) if v is not None]
 
     @property
     def pending(self) -> StandardVersion | None:
@@ -64,16 +100,22 @@ class Standard(CreatedAtMixin, Base):
 
 
 class StandardAudience(Base):
-    """A party kind a standard is addressed to (named parties come with the lifecycle issue)."""
+    """Who a standard is addressed to: every party of a kind, or one party by name."""
 
     __tablename__ = "standard_audiences"
-    __table_args__ = (UniqueConstraint("standard_id", "party_kind"),)
+    __table_args__ = (
+        UniqueConstraint("standard_id", "party_kind"),
+        UniqueConstraint("standard_id", "party_id"),
+        CheckConstraint("(party_kind IS NULL) <> (party_id IS NULL)", name="kind_or_party"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     standard_id: Mapped[int] = mapped_column(ForeignKey("standards.id"), index=True)
-    party_kind: Mapped[PartyKind] = mapped_column(enum_column(PartyKind))
+    party_kind: Mapped[PartyKind | None] = mapped_column(enum_column(PartyKind))
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
 
     standard: Mapped[Standard] = relationship(back_populates="audiences")
+    party = relationship("Party")
 
 
 class StandardVersion(CreatedAtMixin, Base):
@@ -99,6 +141,10 @@ class StandardVersion(CreatedAtMixin, Base):
     published_at: Mapped[datetime | None]
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text_hash: Mapped[str | None] = mapped_column(String(64))
+    ack_due_on: Mapped[date | None]
+    retired_at: Mapped[datetime | None]
+    retired_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    retire_reason: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(default=1)
 
     standard: Mapped[Standard] = relationship(back_populates="versions")
@@ -109,6 +155,7 @@ class StandardVersion(CreatedAtMixin, Base):
     author = relationship("User", foreign_keys=[author_id])
     submitted_by = relationship("User", foreign_keys=[submitted_by_id])
     approved_by = relationship("User", foreign_keys=[approved_by_id])
+    retired_by = relationship("User", foreign_keys=[retired_by_id])
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -125,6 +172,14 @@ class StandardVersion(CreatedAtMixin, Base):
     @property
     def label(self) -> str:
         return f"{self.standard.code} v{self.number}"
+
+    @property
+    def in_force(self) -> bool:
+        return self.status is VersionStatus.PUBLISHED and self.effective_from <= local_today()
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status is VersionStatus.PUBLISHED and self.effective_from > local_today()
 
     def canonical_text(self) -> str:
         """The exact text a reader acknowledges; its SHA-256 is the version's text hash."""
@@ -232,6 +287,49 @@ class Acknowledgement(Base):
     party = relationship("Party")
 
 
+class TaskStatus(enum.StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class AckTask(CreatedAtMixin, Base):
+    """One person's duty to read and acknowledge one published version by a date (阅读任务).
+
+    Made in bulk when a version is published to its audience, when a person joins a party of
+    the audience, or when the audience grows. ``carried_over`` marks a task that was done before
+    it was made: the person had acknowledged the text a non-material change left in force.
+    """
+
+    __tablename__ = "ack_tasks"
+    __table_args__ = (
+        UniqueConstraint("standard_version_id", "user_id"),
+        Index("ix_ack_tasks_version_party_status", "standard_version_id", "party_id", "status"),
+        Index("ix_ack_tasks_user_status", "user_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    standard_version_id: Mapped[int] = mapped_column(ForeignKey("standard_versions.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    status: Mapped[TaskStatus] = mapped_column(enum_column(TaskStatus), default=TaskStatus.OPEN)
+    due_on: Mapped[date]
+    done_at: Mapped[datetime | None]
+    acknowledgement_id: Mapped[int | None] = mapped_column(ForeignKey("acknowledgements.id"))
+    carried_over: Mapped[bool] = mapped_column(default=False)
+    cancelled_reason: Mapped[str] = mapped_column(String(40), default="")
+    reminded_before_at: Mapped[datetime | None]
+    reminded_overdue_at: Mapped[datetime | None]
+
+    standard_version: Mapped[StandardVersion] = relationship()
+    user = relationship("User")
+    party = relationship("Party")
+    acknowledgement: Mapped[Acknowledgement | None] = relationship()
+
+    def is_overdue(self, today: date) -> bool:
+        return self.status is TaskStatus.OPEN and self.due_on < today
+
+
 class ImmutableVersionError(RuntimeError):
     pass
 
@@ -269,6 +367,6 @@ def _published_text_frozen(mapper, connection, target):
     if was not in RELEASED:
         return
     for attr in ("effective_from", "change_note", "text_hash", "published_at", "number",
-                 "material", "approved_by_id", "published_by_id"):
+                 "material", "approved_by_id", "published_by_id", "ack_due_on"):
         if state.attrs[attr].history.has_changes():
             raise ImmutableVersionError("a published version never changes")

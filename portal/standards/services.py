@@ -6,8 +6,9 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import flag_modified
 
 from portal.core.audit import record
 from portal.core.db import utcnow
@@ -15,6 +16,7 @@ from portal.core.errors import ConflictError, ServiceError
 from portal.core.money import MoneyError, to_money
 from portal.core.permissions import party_scope
 from portal.extensions import db
+from portal.standards import campaigns
 from portal.parties.models import Party, PartyKind
 from portal.standards.rules import RuleKind, parse_rules
 from portal.standards.models import (
@@ -33,8 +35,9 @@ CLAUSE_NO_RE = re.compile(r"^\d+(\.\d+)*$")
 
 def create_standard(*, code: str, title_zh: str, title_en: str = "", category: str = "",
                     summary: str = "", audience: list[str], effective_from: date,
-                    author=None) -> Standard:
-    """A new standard with an empty draft version 1."""
+                    party_codes: str | list[str] = "", owner=None, author=None) -> Standard:
+    """A new standard with an empty draft version 1. ``owner`` answers for it (default: the
+    author); ``audience`` lists party kinds, ``party_codes`` names single parties."""
     code = (code or "").strip().upper()
     if not CODE_RE.match(code) or len(code) > 32:
         raise ServiceError(_("Code must look like CAR-DLV: capital letters and digits in "
@@ -43,23 +46,123 @@ def create_standard(*, code: str, title_zh: str, title_en: str = "", category: s
         raise ServiceError(_("A standard with code %(code)s already exists.", code=code), "code")
     if not (title_zh or "").strip():
         raise ServiceError(_("Chinese title is required."), "title_zh")
-    kinds = _audience_kinds(audience)
+    kinds, parties = _audience(audience, party_codes)
+    owner = owner or author
+    _check_owner(owner)
     std = Standard(code=code, title_zh=title_zh.strip(), title_en=(title_en or "").strip(),
                    category=(category or "").strip(), summary=(summary or "").strip(),
-                   audiences=[StandardAudience(party_kind=k) for k in kinds])
+                   owner_id=getattr(owner, "id", None),
+                   audiences=[StandardAudience(party_kind=k) for k in kinds]
+                   + [StandardAudience(party_id=p.id) for p in parties])
     db.session.add(std)
     version = StandardVersion(standard=std, number=1, effective_from=effective_from,
                               author_id=getattr(author, "id", None))
     db.session.add(version)
-    record("standard.created", std, after={"code": code, "title_zh": std.title_zh,
-                                           "audience": [k.value for k in kinds]})
+    record("standard.created", std, after={**_snapshot(std, kinds, parties)})
     record("standard_version.drafted", version, after={"standard": code, "number": 1})
     return std
 
 
+def update_standard(std: Standard, *, title_zh: str, title_en: str = "", category: str = "",
+                    summary: str = "", audience: list[str], party_codes: str | list[str] = "",
+                    owner=None, expected: int | None = None) -> dict:
+    """Edit what describes a standard (never its published text). A changed audience takes
+    effect at once: newcomers get tasks for the live versions, those who left lose open ones."""
+    if expected is not None and expected != std.version:
+        raise ConflictError(_("Someone else changed this standard while you were editing it. "
+                              "Reload the page to see their change, then try again."))
+    if not (title_zh or "").strip():
+        raise ServiceError(_("Chinese title is required."), "title_zh")
+    kinds, parties = _audience(audience, party_codes)
+    _check_owner(owner)
+    before = _snapshot(std, std.audience_kinds, std.audience_parties)
+    std.title_zh, std.title_en = title_zh.strip(), (title_en or "").strip()
+    std.category, std.summary = (category or "").strip(), (summary or "").strip()
+    std.owner_id = getattr(owner, "id", None)
+    want = {("kind", k) for k in kinds} | {("party", p.id) for p in parties}
+    have = {(("kind", a.party_kind) if a.party_kind else ("party", a.party_id)): a
+            for a in std.audiences}
+    for key, row in have.items():
+        if key not in want:
+            std.audiences.remove(row)
+    for kind, value in want - set(have):
+        std.audiences.append(StandardAudience(party_kind=value) if kind == "kind"
+                             else StandardAudience(party_id=value))
+    db.session.flush()
+    db.session.expire(std, ["audiences"])
+    after = _snapshot(std, kinds, parties)
+    if before == after:
+        return {"changed": False}
+    flag_modified(std, "title_zh")  # an audience change alone must bump the row version too
+    db.session.flush()
+    record("standard.updated", std, before=before, after=after)
+    synced = campaigns.sync_audience(std) if before["audience"] != after["audience"] or \
+        before["parties"] != after["parties"] else campaigns.CampaignResult()
+    if synced.created or synced.cancelled:
+        record("ack_tasks.audience_synced", std, after={
+            "created": synced.created, "carried_over": synced.carried_over,
+            "cancelled": synced.cancelled})
+    return {"changed": True, "created": synced.created, "cancelled": synced.cancelled}
+
+
+def _snapshot(std: Standard, kinds, parties) -> dict:
+    return {"code": std.code, "title_zh": std.title_zh, "title_en": std.title_en,
+            "category": std.category, "summary": std.summary, "owner_id": std.owner_id,
+            "audience": [k.value for k in kinds], "parties": sorted(p.code for p in parties)}
+
+
+def _check_owner(owner) -> None:
+    if owner is not None and (not owner.active or not _may_author(owner)):
+        raise ServiceError(_("The owner must be an active CS supervisor or administrator."),
+                           "owner_id")
+
+
+def possible_owners() -> list:
+    """Active users who may own a standard: those who may author standards."""
+    from portal.accounts.models import User
+    from portal.core.permissions import ROLE_PERMISSIONS, Perm
+
+    roles = [r for r, perms in ROLE_PERMISSIONS.items() if Perm.AUTHOR_STANDARDS in perms]
+    return db.session.scalars(select(User).where(User.role.in_(roles), User.active.is_(True))
+                              .order_by(User.display_name)).all()
+
+
+def _may_author(user) -> bool:
+    from portal.core.permissions import ROLE_PERMISSIONS, Perm
+
+    return Perm.AUTHOR_STANDARDS in ROLE_PERMISSIONS.get(user.role, frozenset())
+
+
+def parse_party_codes(party_codes: str | list[str]) -> list[Party]:
+    """``"C001, M002"`` (commas, spaces, Chinese commas or new lines) -> those parties."""
+    if isinstance(party_codes, str):
+        codes = [c for c in re.split(r"[\s,,、;;]+", party_codes.strip().upper()) if c]
+    else:
+        codes = [c.strip().upper() for c in party_codes if c.strip()]
+    codes = list(dict.fromkeys(codes))
+    if not codes:
+        return []
+    found = {p.code.upper(): p for p in db.session.scalars(
+        select(Party).where(func.upper(Party.code).in_(codes)))}
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        raise ServiceError(_("No party with code %(codes)s.", codes=", ".join(unknown)),
+                           "party_codes")
+    return [found[c] for c in codes]
+
+
+def _audience(audience: list[str], party_codes) -> tuple[list[PartyKind], list[Party]]:
+    parties = parse_party_codes(party_codes or "")
+    if not audience and not parties:
+        raise ServiceError(_("Choose at least one audience: a kind of party or named "
+                             "parties."), "audience")
+    kinds = _audience_kinds(audience) if audience else []
+    # A party already covered by its kind needs no naming.
+    parties = [p for p in parties if p.kind not in kinds]
+    return kinds, parties
+
+
 def _audience_kinds(audience: list[str]) -> list[PartyKind]:
-    if not audience:
-        raise ServiceError(_("Choose at least one audience."), "audience")
     try:
         return sorted({PartyKind(a) for a in audience}, key=lambda k: list(PartyKind).index(k))
     except ValueError:
@@ -187,9 +290,15 @@ def reject_version(version: StandardVersion, user, reason: str, expected: int | 
 
 
 def publish_version(version: StandardVersion, user, expected: int | None = None, *,
-                    review_skipped: str | None = None) -> StandardVersion:
-    """Publish an approved version. ``review_skipped`` names why a version may go out without
-    review (the rulebook loaded from files by an administrator); it is kept in the audit event."""
+                    review_skipped: str | None = None,
+                    ack_due_on: date | None = None) -> StandardVersion:
+    """Publish an approved version and open its acknowledgement campaign (a task per person
+    in the audience, due on ``ack_due_on``: by default two weeks, or the effective date if
+    later). A version effective today or earlier replaces the one in force at once; a later
+    one is *scheduled* and replaces it on its date (``campaigns.take_effect``).
+
+    ``review_skipped`` names why a version may go out without review (the rulebook loaded from
+    files by an administrator); it is kept in the audit event."""
     check_lock(version, expected)
     if version.is_published:
         raise ServiceError(_("This version is already published."))
@@ -198,22 +307,44 @@ def publish_version(version: StandardVersion, user, expected: int | None = None,
                              "published."))
     if not version.clauses:
         raise ServiceError(_("A version needs at least one clause before it can be published."))
+    campaigns.check_due_on(ack_due_on)
+    if any(v.is_scheduled for v in version.standard.versions if v is not version):
+        raise ServiceError(_("Another version of this standard is already scheduled to take "
+                             "effect; retire it first or wait until it is in force."))
     db.session.flush()
-    previous = version.standard.current_version
+    before_status = version.status
     version.text_hash = version.compute_text_hash()
     version.status = VersionStatus.PUBLISHED
     version.published_at = utcnow()
     version.published_by_id = user.id if user else None
-    if previous is not None and previous is not version:
-        previous.status = VersionStatus.SUPERSEDED
-        record("standard_version.superseded", previous,
-               before={"status": VersionStatus.PUBLISHED},
-               after={"status": VersionStatus.SUPERSEDED, "by_version_id": version.id})
-    record("standard_version.published", version, before={"status": VersionStatus.APPROVED},
+    version.ack_due_on = ack_due_on or campaigns.default_due_on(version)
+    record("standard_version.published", version, before={"status": before_status},
            after={"status": VersionStatus.PUBLISHED, "label": version.label,
                   "effective_from": version.effective_from, "text_hash": version.text_hash,
                   "clauses": len(version.clauses), "material": version.material,
-                  "review_skipped": review_skipped})
+                  "ack_due_on": version.ack_due_on, "review_skipped": review_skipped})
+    campaigns.take_effect()
+    campaigns.open_campaign(version, version.ack_due_on)
+    return version
+
+
+def retire_version(version: StandardVersion, user, reason: str,
+                   expected: int | None = None) -> StandardVersion:
+    """Withdraw a published version (the standard no longer binds, or a scheduled version
+    should not take effect). Its open acknowledgement tasks are cancelled."""
+    check_lock(version, expected)
+    if version.status is not VersionStatus.PUBLISHED:
+        raise ServiceError(_("Only a published version can be retired."))
+    if not (reason or "").strip():
+        raise ServiceError(_("Retiring a version needs a reason."), "reason")
+    version.status = VersionStatus.RETIRED
+    version.retired_at = utcnow()
+    version.retired_by_id = user.id
+    version.retire_reason = reason.strip()
+    cancelled = campaigns.cancel_open_tasks([version.id], "retired")
+    record("standard_version.retired", version, before={"status": VersionStatus.PUBLISHED},
+           after={"status": VersionStatus.RETIRED, "label": version.label,
+                  "reason": version.retire_reason, "open_tasks_cancelled": cancelled})
     return version
 
 
@@ -226,7 +357,8 @@ def visible_standards(user):
     scope = party_scope(user)
     if scope is not None:
         kind = db.session.scalar(select(Party.kind).where(Party.id == scope))
-        q = q.where(Standard.audiences.any(StandardAudience.party_kind == kind))
+        q = q.where(Standard.audiences.any(or_(StandardAudience.party_kind == kind,
+                                               StandardAudience.party_id == scope)))
     return db.session.scalars(q).all()
 
 
@@ -234,8 +366,7 @@ def may_see_standard(user, standard: Standard) -> bool:
     scope = party_scope(user)
     if scope is None:
         return True
-    party = db.session.get(Party, scope)
-    return party is not None and party.kind in standard.audience_kinds
+    return standard.addresses(db.session.get(Party, scope))
 
 
 def may_see_version(user, version: StandardVersion) -> bool:
@@ -270,23 +401,19 @@ def acknowledgement_of(version: StandardVersion, user) -> Acknowledgement | None
         .limit(1))
 
 
-def pending_acknowledgements(user) -> list[StandardVersion]:
-    """Published, current versions addressed to the user's party that they have not acknowledged."""
+def pending_acknowledgements(user) -> list:
+    """The person's open acknowledgement tasks, soonest due first."""
     if party_scope(user) is None:
         return []
-    result = []
-    for std in visible_standards(user):
-        v = std.current_version
-        if v is not None and acknowledgement_of(v, user) is None:
-            result.append(v)
-    return result
+    return campaigns.tasks_of(user)
 
 
 # --- acknowledging ------------------------------------------------------------------------
 
 def acknowledge(version: StandardVersion, user, *, ip: str, user_agent: str) -> Acknowledgement:
     if version.status is not VersionStatus.PUBLISHED:
-        raise ServiceError(_("Only the version in force can be acknowledged."))
+        raise ServiceError(_("Only a published version, in force or scheduled, can be "
+                             "acknowledged."))
     if party_scope(user) is None or not may_see_standard(user, version.standard):
         raise ServiceError(_("This standard is not addressed to your organisation."))
     if acknowledgement_of(version, user) is not None:
@@ -298,26 +425,8 @@ def acknowledge(version: StandardVersion, user, *, ip: str, user_agent: str) -> 
                           acknowledged_at=utcnow(), ip=(ip or "")[:64],
                           user_agent=(user_agent or "")[:400], text_hash=text_hash)
     db.session.add(ack)
+    campaigns.close_task(version, user, ack)
     record("acknowledgement.recorded", ack, after={
         "version": version.label, "user": user.username, "party_id": user.party_id,
         "ip": ack.ip, "text_hash": text_hash})
     return ack
-
-
-def coverage(version: StandardVersion) -> dict:
-    """How many of the audience's active staff acknowledged ``version``."""
-    from portal.accounts.models import User
-
-    kinds = version.standard.audience_kinds
-    staff = db.session.scalars(
-        select(User).join(Party, User.party_id == Party.id)
-        .where(Party.kind.in_(kinds), User.active.is_(True)).order_by(Party.code, User.username)
-    ).all()
-    acked = {a.user_id: a for a in db.session.scalars(
-        select(Acknowledgement).where(
-            Acknowledgement.standard_version_id.in_(covering_versions(version)))
-        .order_by(Acknowledgement.acknowledged_at))}
-    rows = [(u, acked.get(u.id)) for u in staff]
-    done = sum(1 for _user, a in rows if a)
-    return {"rows": rows, "done": done, "total": len(rows),
-            "percent": round(100 * done / len(rows), 1) if rows else 0.0}

@@ -5,15 +5,19 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.core.i18n import select_locale
-from portal.core.permissions import Perm, allowed, require
-from portal.core.web import ConfirmForm, one_click, submit
+from portal.core.permissions import Perm, allowed, party_scope, require
+from portal.core.timeutil import local_today
+from portal.core.web import ConfirmForm, Paged, csv_response, int_arg, one_click, submit
 from portal.extensions import db
-from portal.standards import services
+from portal.standards import campaigns, services
 from portal.standards.forms import (
     ClauseForm,
     LockedForm,
     NewDraftForm,
+    PublishForm,
     RejectForm,
+    RetireForm,
+    StandardEditForm,
     StandardForm,
 )
 from portal.standards.diff import diff_versions
@@ -52,14 +56,51 @@ def index():
 @require(Perm.AUTHOR_STANDARDS)
 def new():
     form = StandardForm()
+    form.set_owner_choices(services.possible_owners())
+    if request.method == "GET":
+        form.owner_id.data = current_user.id
     done = submit(form, lambda: services.create_standard(
         code=form.code.data, title_zh=form.title_zh.data, title_en=form.title_en.data,
         category=form.category.data, summary=form.summary.data, audience=form.audience.data,
+        party_codes=form.party_codes.data, owner=_owner(form.owner_id.data),
         effective_from=form.effective_from.data, author=current_user),
         lambda std: _("Standard %(code)s created with a draft version 1.", code=std.code))
     if done.ok:
         return redirect(url_for("standards.version", version_id=done.result.versions[0].id))
     return render_template("standards/form.html", form=form)
+
+
+def _owner(user_id):
+    from portal.accounts.models import User
+
+    user = db.session.get(User, user_id) if user_id else None
+    return user
+
+
+@bp.route("/<int:standard_id>/edit", methods=["GET", "POST"])
+@require(Perm.AUTHOR_STANDARDS)
+def edit(standard_id: int):
+    std = _standard_or_404(standard_id)
+    form = StandardEditForm(obj=std if request.method == "GET" else None)
+    form.set_owner_choices(services.possible_owners())
+    if request.method == "GET":
+        form.audience.data = [k.value for k in std.audience_kinds]
+        form.party_codes.data = ", ".join(p.code for p in std.audience_parties)
+        form.owner_id.data = std.owner_id
+        form.lock.data = std.version
+    done = submit(form, lambda: services.update_standard(
+        std, title_zh=form.title_zh.data, title_en=form.title_en.data,
+        category=form.category.data, summary=form.summary.data, audience=form.audience.data,
+        party_codes=form.party_codes.data, owner=_owner(form.owner_id.data),
+        expected=form.expected()),
+        lambda r: _("Standard %(code)s saved.", code=std.code) if not r.get("created") and
+        not r.get("cancelled") else _("Standard %(code)s saved: %(new)d new reading task(s), "
+                                      "%(gone)d cancelled.", code=std.code,
+                                      new=r.get("created", 0), gone=r.get("cancelled", 0)))
+    if done.ok:
+        return redirect(url_for("standards.detail", standard_id=std.id))
+    return render_template("standards/edit.html", form=form, standard=std), \
+        (400 if request.method == "POST" else 200)
 
 
 @bp.get("/<int:standard_id>")
@@ -103,13 +144,22 @@ def new_draft(standard_id: int):
 @bp.get("/versions/<int:version_id>")
 @require(Perm.VIEW_STANDARDS)
 def version(version_id: int, clause_form: ClauseForm | None = None,
-            reject_form: RejectForm | None = None):
+            reject_form: RejectForm | None = None, publish_form: PublishForm | None = None,
+            retire_form: RetireForm | None = None):
     v = _version_or_404(version_id)
     ack = services.acknowledgement_of(v, current_user)
-    return render_template("standards/version.html", version=v, ack=ack,
+    task = campaigns.task_of(v, current_user) if party_scope(current_user) is not None else None
+    if publish_form is None:
+        publish_form = PublishForm(lock=v.version)
+        if v.status.value == "approved":
+            publish_form.ack_due_on.data = campaigns.default_due_on(v)
+    return render_template("standards/version.html", version=v, ack=ack, task=task,
+                           today=local_today(),
                            clause_form=clause_form or ClauseForm(), confirm=ConfirmForm(),
                            locked=LockedForm(lock=v.version),
-                           reject_form=reject_form or RejectForm(lock=v.version))
+                           reject_form=reject_form or RejectForm(lock=v.version),
+                           publish_form=publish_form,
+                           retire_form=retire_form or RetireForm(lock=v.version))
 
 
 @bp.post("/versions/<int:version_id>/clauses")
@@ -162,7 +212,28 @@ def reject(version_id: int):
 @bp.post("/versions/<int:version_id>/publish")
 @require(Perm.PUBLISH_STANDARDS)
 def publish(version_id: int):
-    return _workflow(version_id, services.publish_version, _("%(label)s published."))
+    v = _version_or_404(version_id)
+    form = PublishForm()
+    done = submit(form, lambda: services.publish_version(v, current_user, form.expected(),
+                                                         ack_due_on=form.ack_due_on.data),
+                  lambda r: _("%(label)s published; reading tasks are due on %(date)s.",
+                              label=v.label, date=r.ack_due_on.isoformat()))
+    if done.ok:
+        return redirect(url_for("standards.version", version_id=v.id))
+    return version(version_id, publish_form=form), 400
+
+
+@bp.post("/versions/<int:version_id>/retire")
+@require(Perm.PUBLISH_STANDARDS)
+def retire(version_id: int):
+    v = _version_or_404(version_id)
+    form = RetireForm()
+    done = submit(form, lambda: services.retire_version(v, current_user, form.reason.data,
+                                                        form.expected()),
+                  _("%(label)s retired.", label=v.label))
+    if done.ok:
+        return redirect(url_for("standards.version", version_id=v.id))
+    return version(version_id, retire_form=form), 400
 
 
 @bp.post("/versions/<int:version_id>/acknowledge")
@@ -175,8 +246,111 @@ def acknowledge(version_id: int):
                      url_for("standards.version", version_id=v.id))
 
 
+# --- acknowledgement campaigns ------------------------------------------------------------
+
+@bp.get("/to-read")
+@require(Perm.ACKNOWLEDGE)
+def to_read():
+    open_tasks = campaigns.tasks_of(current_user)
+    done = campaigns.tasks_of(current_user, statuses=(campaigns.TaskStatus.DONE,))
+    return render_template("standards/to_read.html", open_tasks=open_tasks, done=done,
+                           today=local_today())
+
+
+@bp.get("/team")
+@require(Perm.VIEW_TEAM_ACKS)
+def team():
+    staff, versions, cells = campaigns.team_matrix(current_user.party_id)
+    if request.args.get("format") == "csv":
+        return csv_response(f"team-{current_user.party.code}.csv", _task_header(),
+                            _task_rows(campaigns.export_rows([v.id for v in versions],
+                                                             party_id=current_user.party_id)))
+    return render_template("standards/team.html", staff=staff, versions=versions, cells=cells,
+                           today=local_today())
+
+
+def _task_header() -> list[str]:
+    return [_("Standard"), _("Version"), _("Party code"), _("Party"), _("Username"), _("Name"),
+            _("Status"), _("Due"), _("Acknowledged at (UTC)"), _("IP"), _("Text hash"),
+            _("Carried over")]
+
+
+def _task_rows(tasks):
+    today = local_today()
+    for t in tasks:
+        ack = t.acknowledgement
+        status = (_("overdue") if t.is_overdue(today) else
+                  _("done") if t.status is campaigns.TaskStatus.DONE else _("open"))
+        yield [t.standard_version.standard.code, t.standard_version.number, t.party.code,
+               t.party.name_zh, t.user.username, t.user.display_name, status,
+               t.due_on.isoformat(),
+               ack.acknowledged_at.strftime("%Y-%m-%d %H:%M:%S") if ack else "",
+               ack.ip if ack else "", ack.text_hash if ack else "",
+               _("yes") if t.carried_over else ""]
+
+
+@bp.get("/coverage")
+@require(Perm.VIEW_ACK_COVERAGE)
+def overview():
+    standards = services.visible_standards(current_user)
+    live = [v for s in standards for v in s.live_versions]
+    counts = campaigns.totals_by_version([v.id for v in live])
+    rows = [(v, counts.get(v.id, campaigns.Totals())) for v in live]
+    overall = campaigns.totals([v.id for v in live])
+    if request.args.get("format") == "csv":
+        what = request.args.get("what")
+        if what == "overdue":
+            return csv_response("overdue-acknowledgements.csv", _task_header(), _task_rows(
+                campaigns.export_rows([v.id for v in live], overdue_only=True)))
+        return csv_response("acknowledgement-coverage.csv",
+                            [_("Standard"), _("Version"), _("Effective from"), _("Due"),
+                             _("Staff"), _("Acknowledged"), _("Overdue"), "%"],
+                            ([v.standard.code, v.number, v.effective_from.isoformat(),
+                              v.ack_due_on.isoformat() if v.ack_due_on else "", t.total,
+                              t.done, t.overdue, t.percent] for v, t in rows))
+    page = int_arg(request, "page")
+    overdue, n_overdue = campaigns.overdue_tasks([v.id for v in live], page=page, per_page=50)
+    return render_template("standards/overview.html", rows=rows, overall=overall,
+                           overdue=Paged(overdue, page, 50, n_overdue))
+
+
 @bp.get("/versions/<int:version_id>/coverage")
 @require(Perm.VIEW_ACK_COVERAGE)
 def coverage(version_id: int):
     v = _version_or_404(version_id)
-    return render_template("standards/coverage.html", version=v, cov=services.coverage(v))
+    if request.args.get("format") == "csv":
+        if request.args.get("what") == "parties":
+            rows, _n = campaigns.coverage_by_party(v, per_page=10**9)
+            return csv_response(f"{v.standard.code}-v{v.number}-parties.csv",
+                                [_("Party code"), _("Party"), _("Kind"), _("Staff"),
+                                 _("Acknowledged"), _("Overdue"), "%"],
+                                ([r.party.code, r.party.name_zh, r.party.kind.value,
+                                  r.totals.total, r.totals.done, r.totals.overdue,
+                                  r.totals.percent] for r in rows))
+        return csv_response(f"{v.standard.code}-v{v.number}-acknowledgements.csv",
+                            _task_header(), _task_rows(campaigns.export_rows(
+                                [v.id], overdue_only=request.args.get("what") == "overdue")))
+    kind = request.args.get("kind") or None
+    if kind not in {k.value for k in v.standard.audience_kinds} | {None} and \
+            kind not in {p.kind.value for p in v.standard.audience_parties}:
+        kind = None
+    search = (request.args.get("q") or "").strip()[:50]
+    incomplete = request.args.get("incomplete") == "1"
+    page, opage = int_arg(request, "page"), int_arg(request, "opage")
+    parties, n_parties = campaigns.coverage_by_party(v, kind=kind, search=search,
+                                                     only_incomplete=incomplete, page=page)
+    overdue, n_overdue = campaigns.overdue_tasks([v.id], page=opage, per_page=50)
+    return render_template(
+        "standards/coverage.html", version=v, totals=campaigns.totals([v.id]),
+        parties=Paged(parties, page, 50, n_parties), overdue=Paged(overdue, opage, 50, n_overdue),
+        kind=kind, search=search, incomplete=incomplete,
+        kinds=sorted({k.value for k in v.standard.audience_kinds}
+                     | {p.kind.value for p in v.standard.audience_parties}))
+
+
+@bp.get("/versions/<int:version_id>/impact")
+@require(Perm.VIEW_ACK_COVERAGE)
+def impact(version_id: int):
+    v = _version_or_404(version_id)
+    report = campaigns.change_impact(v)
+    return render_template("standards/impact.html", version=v, r=report, today=local_today())
