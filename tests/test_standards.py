@@ -73,6 +73,35 @@ def test_a_malformed_standard_file_is_rejected_with_file_and_line(app, tmp_path)
         assert db.session.scalar(select(StandardVersion.id)) is None
 
 
+def test_a_rulebook_file_can_name_parties_and_a_changed_audience_updates_without_a_version(
+        app, tmp_path):
+    from portal.standards.models import Standard
+
+    with app.test_request_context():
+        build_world(with_case=False)
+    body = ('code = "MER-VIP"\ntitle_zh = "重点商家标准"\naudience = []\nparties = [{parties}]\n'
+            'effective_from = "2026-01-01"\n\n[[clauses]]\nnumber = "1"\ntitle_zh = "条款"\n'
+            'body_zh = "正文"\nfine = "100"\n')
+    path = tmp_path / "vip.toml"
+    path.write_text(body.format(parties='"M001"'), encoding="utf-8")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["standards", "load", str(tmp_path), "--owner", "cs.supervisor"])
+    assert result.exit_code == 0 and "created" in result.output, result.output
+    path.write_text(body.format(parties='"M001", "W001"'), encoding="utf-8")
+    result = runner.invoke(args=["standards", "load", str(tmp_path)])
+    assert "updated   vip.toml" in result.output, result.output
+    assert "unchanged vip.toml" in runner.invoke(args=["standards", "load", str(tmp_path)]).output
+    with app.app_context():
+        std = db.session.scalar(select(Standard).where(Standard.code == "MER-VIP"))
+        assert [p.code for p in std.audience_parties] == ["M001", "W001"]
+        assert len(std.versions) == 1 and std.owner.username == "cs.supervisor"
+    path.write_text(body.format(parties='"M001"').replace('audience = []', 'audience = "merchant"'),
+                    encoding="utf-8")
+    result = runner.invoke(args=["standards", "load", str(tmp_path)])
+    assert result.exit_code == 1 and "vip.toml:3: audience must be a list of strings" in \
+        result.output
+
+
 def _draft(b):
     resp = b.post("/standards/new", {"code": "MER-NEW", "title_zh": "商家新标准",
                                      "audience": ["merchant"], "effective_from": "2026-01-01"})

@@ -54,6 +54,7 @@ USERS = [
     ("hr.zhao", "人事专员 赵磊", Role.HR_OFFICER, None, "E0006"),
     ("sf.zhou", "周强(顺丰客服)", Role.PARTY_STAFF, "C001", ""),
     ("sf.wu", "吴婷(顺丰客服)", Role.PARTY_STAFF, "C001", ""),
+    ("sf.mgr", "顺丰客服经理 许强", Role.PARTY_MANAGER, "C001", ""),
     ("zto.sun", "孙浩(中通客服)", Role.PARTY_STAFF, "C002", ""),
     ("yto.ma", "马丽(圆通客服)", Role.PARTY_STAFF, "C003", ""),
     ("m001.he", "何佳(优品数码)", Role.PARTY_STAFF, "M001", ""),
@@ -91,12 +92,16 @@ def load_demo(months: int = 4, seed: int = 20261123) -> dict:
                 party=parties.get(code), email=f"{username}@example.com", employee_no=emp)
         db.session.flush()
         with acting_as(users["admin"]):
-            result = load_directory(ROOT / "standards", users["admin"])
+            result = load_directory(ROOT / "standards", users["admin"],
+                                    owner=users["supervisor"])
         if result.errors:
             raise RuntimeError("; ".join(str(e) for e in result.errors))
     _acknowledge_some(users, rng, start)
     n_cases = _cases(parties, users, rng, start, months)
     _version_in_review(users["supervisor"])
+    with acting_as(users["admin"]):  # joined this week: inherits the carriers' reading tasks
+        create_user(username="sf.new", display_name="新员工 方圆(顺丰)", password=DEMO_PASSWORD,
+                    role=Role.PARTY_STAFF, party=parties["C001"], email="sf.new@example.com")
     db.session.commit()
     return {"parties": len(parties), "users": len(users), "cases": n_cases}
 

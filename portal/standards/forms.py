@@ -46,11 +46,9 @@ class StandardForm(FlaskForm):
         self.owner_id.choices = [(u.id, u.display_name) for u in users]
 
 
-class StandardEditForm(StandardForm):
-    """What describes a standard; its text changes only through a new version."""
+class Locked:
+    """Carries the row version the page showed (optimistic locking)."""
 
-    code = None
-    effective_from = None
     lock = HiddenField()
 
     def expected(self) -> int | None:
@@ -58,6 +56,13 @@ class StandardEditForm(StandardForm):
             return int(self.lock.data)
         except (TypeError, ValueError):
             return None
+
+
+class StandardEditForm(Locked, StandardForm):
+    """What describes a standard; its text changes only through a new version."""
+
+    code = None
+    effective_from = None
 
 
 def toml_rules(form, field):
@@ -93,16 +98,8 @@ class NewDraftForm(FlaskForm):
                                "again"), default=True)
 
 
-class LockedForm(FlaskForm):
+class LockedForm(Locked, FlaskForm):
     """A one-click workflow action that carries the row version the page showed."""
-
-    lock = HiddenField()
-
-    def expected(self) -> int | None:
-        try:
-            return int(self.lock.data)
-        except (TypeError, ValueError):
-            return None
 
 
 class PublishForm(LockedForm):
