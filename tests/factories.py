@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from portal.core.timeutil import local_today
 from portal.accounts.services import create_user
 from portal.cases.services import ShareInput, issue_ruling, open_case, record_violation
 from portal.core.audit import acting_as
@@ -71,7 +72,7 @@ def build_world(*, with_case: bool = True) -> World:
     with acting_as(admin):
         car = create_standard(code="CAR-DLV", title_zh="配送公司配送服务标准",
                               title_en="Carrier delivery standard", audience=["carrier"],
-                              effective_from=date.today() - timedelta(days=30), author=admin)
+                              effective_from=local_today() - timedelta(days=30), author=admin)
         v = car.versions[0]
         c1 = add_clause(v, number="1", title_zh="虚假签收反馈", title_en="False delivery feedback",
                         body="未经客户签收不得反馈签收。", fine="500.00")
@@ -81,7 +82,7 @@ def build_world(*, with_case: bool = True) -> World:
         publish_reviewed(v, admin, made["cs_supervisor"])
         promo = create_standard(code="INT-PROMO", title_zh="内部促销活动审核标准",
                                 title_en="Promotions review", audience=["department"],
-                                effective_from=date.today() - timedelta(days=30), author=admin)
+                                effective_from=local_today() - timedelta(days=30), author=admin)
         pv = promo.versions[0]
         c3 = add_clause(pv, number="1", title_zh="促销设置错误", title_en="Promotion set up wrongly",
                         body="促销上线前须经客服审核。", fine="1000.00")

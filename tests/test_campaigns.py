@@ -162,7 +162,7 @@ def test_a_due_date_in_the_past_is_refused_and_nothing_is_written(app, world, ma
     admin.login(username("cs_admin"), PASSWORD)
     english(admin)
     resp = admin.post(f"/standards/{world.standard}/drafts", {
-        "effective_from": date.today().isoformat(), "change_note": "x", "material": "y"})
+        "effective_from": local_today().isoformat(), "change_note": "x", "material": "y"})
     vid = int(resp.headers["Location"].rsplit("/", 1)[1])
     admin.post(f"/standards/versions/{vid}/clauses", {"number": "3", "title_zh": "新",
                                                       "body": "正文"})
@@ -173,13 +173,13 @@ def test_a_due_date_in_the_past_is_refused_and_nothing_is_written(app, world, ma
     sup.post(f"/standards/versions/{vid}/approve")
     before = row_counts(app)
     resp = sup.post(f"/standards/versions/{vid}/publish",
-                    {"ack_due_on": (date.today() - timedelta(days=1)).isoformat()})
+                    {"ack_due_on": (local_today() - timedelta(days=1)).isoformat()})
     assert resp.status_code == 400
     assert "The acknowledgement due date cannot be in the past." in resp.get_data(as_text=True)
     assert row_counts(app) == before
     resp = sup.post(f"/standards/versions/{vid}/publish", {"ack_due_on": "not a date"})
     assert resp.status_code == 400 and "Not a valid date value." in resp.get_data(as_text=True)
-    due = (date.today() + timedelta(days=5)).isoformat()
+    due = (local_today() + timedelta(days=5)).isoformat()
     resp = sup.post(f"/standards/versions/{vid}/publish", {"ack_due_on": due},
                     follow_redirects=True)
     assert f"reading tasks are due on {due}" in resp.get_data(as_text=True)

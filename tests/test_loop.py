@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from portal.core.timeutil import local_today
 from portal.accounts.models import User
 from portal.cases.models import Case, Penalty
 from portal.core.audit import AuditEvent, verify_chain
@@ -50,7 +51,7 @@ def test_the_whole_loop(app, make_browser):
         assert r.status_code == 302, r.get_data(as_text=True)
 
     # 2. CS publishes a standard version with a priced clause
-    today = date.today()
+    today = local_today()
     r = admin.post("/standards/new", {
         "code": "CAR-DLV", "title_zh": "配送公司配送服务标准", "title_en": "Carrier delivery",
         "category": "delivery", "summary": "", "audience": ["carrier"],

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.standards.models import StandardVersion, VersionStatus
 from tests.factories import PASSWORD, build_world, username
@@ -26,7 +27,7 @@ def browser_for(make_browser, who):
 
 
 def today() -> str:
-    return date.today().isoformat()
+    return local_today().isoformat()
 
 
 def new_version(b, world, effective: str | None = None) -> int:
