@@ -23,7 +23,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from flask import current_app
-from sqlalchemy import String, Text, select
+from sqlalchemy import String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.core.audit import record
@@ -169,8 +169,6 @@ def deliver_pending(limit: int = 200) -> DeliveryReport:
 
 
 def status_counts() -> dict[str, int]:
-    from sqlalchemy import func
-
     rows = db.session.execute(select(OutboxMessage.status, func.count())
                               .group_by(OutboxMessage.status)).all()
     return {str(s): n for s, n in rows}

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from portal.core import i18n
 from portal.core.permissions import Perm, Role, allowed
+from portal.core.timeutil import local_today
 from portal.extensions import db, login_manager
 
 
@@ -59,6 +60,7 @@ def init_app(app):
             "Role": Role,
             "can": lambda perm: allowed(current_user, perm),
             "locale": locale,
+            "today": local_today(),  # the portal's calendar day: due dates are counted in it
             "is_en": locale.startswith("en"),
             "languages": [("zh_CN", "中文"), ("en", "English")],
             "portal_name": app.config["PORTAL_NAME"],

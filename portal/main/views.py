@@ -8,7 +8,6 @@ from portal.accounts.services import set_locale
 from portal.cases.models import Case, CaseStatus
 from portal.cases.services import visible_cases_query, visible_penalties_query
 from portal.core.permissions import Perm, allowed
-from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.hr.models import NoticeStatus
 from portal.hr.services import visible_notices_query
@@ -20,7 +19,7 @@ bp = Blueprint("main", __name__)
 @bp.get("/")
 @login_required
 def home():
-    ctx = {"pending": pending_acknowledgements(current_user), "today": local_today()}
+    ctx = {"pending": pending_acknowledgements(current_user)}
     if allowed(current_user, Perm.VIEW_CASES):
         base = visible_cases_query(current_user).order_by(None).subquery()
         ctx["open_cases"] = db.session.scalar(

@@ -45,7 +45,8 @@ def detail(party_id: int):
 
     live = [v for s in visible_standards(current_user) for v in s.live_versions
             if s.addresses(party)]
-    coverage = [(v, campaigns.totals([v.id], party_id=party.id)) for v in live]
+    counts = campaigns.totals_by_version([v.id for v in live], party_id=party.id)
+    coverage = [(v, counts.get(v.id, campaigns.Totals())) for v in live]
     overdue, _n = campaigns.overdue_tasks([v.id for v in live], party_id=party.id,
                                           per_page=200)
     return render_template("parties/detail.html", party=party, staff=staff, coverage=coverage,

@@ -18,6 +18,7 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import User
 from portal.core.audit import record
@@ -64,6 +65,12 @@ def default_due_on(version: StandardVersion, today: date | None = None) -> date:
     today = today or local_today()
     return max(today + timedelta(days=current_app.config["ACK_DUE_DAYS"]),
                version.effective_from)
+
+
+def joiner_due_on(version: StandardVersion, today: date | None = None) -> date:
+    """For someone who joins a running campaign: its date, but never less time than a
+    campaign of their own would give them."""
+    return max(version.ack_due_on or version.effective_from, default_due_on(version, today))
 
 
 # --- making and closing tasks -------------------------------------------------------------
@@ -146,15 +153,13 @@ def assign_open_tasks(user) -> CampaignResult:
     result = CampaignResult()
     if user.party_id is None or not user.active:
         return result
-    today, now = local_today(), utcnow()
+    now = utcnow()
     party = user.party or db.session.get(Party, user.party_id)
     for std in db.session.scalars(select(Standard)):
         if not std.addresses(party):
             continue
         for version in std.live_versions:
-            due = max(version.ack_due_on or today,
-                      today + timedelta(days=current_app.config["ACK_DUE_DAYS"]))
-            made = _make_tasks(version, due, [(user.id, user.party_id)], now)
+            made = _make_tasks(version, joiner_due_on(version), [(user.id, user.party_id)], now)
             result.created += made.created
             result.carried_over += made.carried_over
     if result.created:
@@ -167,12 +172,11 @@ def assign_open_tasks(user) -> CampaignResult:
 def sync_audience(standard: Standard) -> CampaignResult:
     """After the audience changed: tasks for newcomers, open tasks of those who left cancelled."""
     result = CampaignResult()
-    now, today = utcnow(), local_today()
+    now = utcnow()
+    staff = audience_staff(standard)
+    in_audience = {party_id for _u, party_id in staff}
     for version in standard.live_versions:
-        staff = audience_staff(standard)
-        made = _make_tasks(version, max(version.ack_due_on or today, default_due_on(version)),
-                           staff, now)
-        in_audience = {party_id for _u, party_id in staff}
+        made = _make_tasks(version, joiner_due_on(version), staff, now)
         task_parties = set(db.session.scalars(select(AckTask.party_id).distinct().where(
             AckTask.standard_version_id == version.id, AckTask.status == TaskStatus.OPEN)))
         gone = task_parties - in_audience
@@ -252,29 +256,26 @@ def _count_columns(today: date):
     return func.count(AckTask.id), done, overdue
 
 
-def totals(version_ids, today: date | None = None, *, party_id: int | None = None) -> Totals:
+def totals_by_version(version_ids, today: date | None = None, *,
+                      party_id: int | None = None) -> dict[int, Totals]:
+    """Task counts per version (optionally of one party), in one grouped query."""
     today = today or local_today()
     total, done, overdue = _count_columns(today)
-    q = (select(total, done, overdue).select_from(AckTask)
+    q = (select(AckTask.standard_version_id, total, done, overdue).select_from(AckTask)
          .join(User, AckTask.user_id == User.id)
          .where(AckTask.standard_version_id.in_(list(version_ids)),
-                AckTask.status != TaskStatus.CANCELLED, User.active.is_(True)))
+                AckTask.status != TaskStatus.CANCELLED, User.active.is_(True))
+         .group_by(AckTask.standard_version_id))
     if party_id is not None:
         q = q.where(AckTask.party_id == party_id)
-    row = db.session.execute(q).one()
-    return Totals(row[0] or 0, row[1] or 0, row[2] or 0)
+    return {r[0]: Totals(r[1] or 0, r[2] or 0, r[3] or 0) for r in db.session.execute(q)}
 
 
-def totals_by_version(version_ids, today: date | None = None) -> dict[int, Totals]:
-    today = today or local_today()
-    total, done, overdue = _count_columns(today)
-    rows = db.session.execute(
-        select(AckTask.standard_version_id, total, done, overdue).select_from(AckTask)
-        .join(User, AckTask.user_id == User.id)
-        .where(AckTask.standard_version_id.in_(list(version_ids)),
-               AckTask.status != TaskStatus.CANCELLED, User.active.is_(True))
-        .group_by(AckTask.standard_version_id)).all()
-    return {r[0]: Totals(r[1] or 0, r[2] or 0, r[3] or 0) for r in rows}
+def totals(version_ids, today: date | None = None, *, party_id: int | None = None) -> Totals:
+    """Task counts summed over ``version_ids``."""
+    parts = totals_by_version(version_ids, today, party_id=party_id).values()
+    return Totals(sum(t.total for t in parts), sum(t.done for t in parts),
+                  sum(t.overdue for t in parts))
 
 
 @dataclass
@@ -322,8 +323,6 @@ def overdue_tasks(version_ids, today: date | None = None, *, party_id: int | Non
     if party_id is not None:
         q = q.where(AckTask.party_id == party_id)
     count = db.session.scalar(select(func.count()).select_from(q.subquery()))
-    from sqlalchemy.orm import selectinload
-
     tasks = db.session.scalars(
         q.join(Party, AckTask.party_id == Party.id)
         .options(selectinload(AckTask.user), selectinload(AckTask.party),
@@ -336,8 +335,6 @@ def overdue_tasks(version_ids, today: date | None = None, *, party_id: int | Non
 def export_rows(version_ids, *, party_id: int | None = None, overdue_only: bool = False,
                 today: date | None = None):
     """Every (non-cancelled) task with its person, party and acknowledgement, for CSV."""
-    from sqlalchemy.orm import selectinload
-
     today = today or local_today()
     q = (_active_tasks(version_ids).join(Party, AckTask.party_id == Party.id)
          .options(selectinload(AckTask.user), selectinload(AckTask.party),
@@ -352,8 +349,6 @@ def export_rows(version_ids, *, party_id: int | None = None, overdue_only: bool 
 
 
 def tasks_of(user, *, statuses=(TaskStatus.OPEN,)) -> list[AckTask]:
-    from sqlalchemy.orm import selectinload
-
     return db.session.scalars(
         select(AckTask).where(AckTask.user_id == user.id, AckTask.status.in_(statuses))
         .options(selectinload(AckTask.standard_version).selectinload(StandardVersion.standard))
@@ -362,8 +357,6 @@ def tasks_of(user, *, statuses=(TaskStatus.OPEN,)) -> list[AckTask]:
 
 def team_matrix(party_id: int):
     """A party's staff and their tasks on the live versions addressed to the party."""
-    from sqlalchemy.orm import selectinload
-
     staff = db.session.scalars(select(User).where(User.party_id == party_id,
                                                   User.active.is_(True))
                                .order_by(User.display_name)).all()
@@ -386,8 +379,6 @@ def schedule_reminders(today: date | None = None) -> dict[str, int]:
     """Queue one email per person for tasks due within ACK_REMIND_DAYS_BEFORE days, and one
     for tasks now overdue. Each task is reminded once of each; the mark on the task and the
     outbox row are written in the same transaction, so a reminder is never queued twice."""
-    from sqlalchemy.orm import selectinload
-
     today = today or local_today()
     before = current_app.config["ACK_REMIND_DAYS_BEFORE"]
     base = (select(AckTask).join(User, AckTask.user_id == User.id)
@@ -482,8 +473,6 @@ class Impact:
 def change_impact(version: StandardVersion, *, limit: int = 100) -> Impact:
     """What a version changes when it takes effect: open cases whose violations cite an older
     version of the standard (with what became of each clause), and who has not acknowledged."""
-    from sqlalchemy.orm import selectinload
-
     from portal.cases.models import Case, CaseStatus, Violation
     from portal.standards.diff import diff_versions
     from portal.standards.models import Clause

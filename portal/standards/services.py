@@ -14,7 +14,7 @@ from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ConflictError, ServiceError
 from portal.core.money import MoneyError, to_money
-from portal.core.permissions import party_scope
+from portal.core.permissions import ROLE_PERMISSIONS, Perm, allowed, party_scope
 from portal.extensions import db
 from portal.standards import campaigns
 from portal.parties.models import Party, PartyKind
@@ -112,7 +112,7 @@ def _snapshot(std: Standard, kinds, parties) -> dict:
 
 
 def _check_owner(owner) -> None:
-    if owner is not None and (not owner.active or not _may_author(owner)):
+    if owner is not None and not allowed(owner, Perm.AUTHOR_STANDARDS):
         raise ServiceError(_("The owner must be an active CS supervisor or administrator."),
                            "owner_id")
 
@@ -120,17 +120,10 @@ def _check_owner(owner) -> None:
 def possible_owners() -> list:
     """Active users who may own a standard: those who may author standards."""
     from portal.accounts.models import User
-    from portal.core.permissions import ROLE_PERMISSIONS, Perm
 
     roles = [r for r, perms in ROLE_PERMISSIONS.items() if Perm.AUTHOR_STANDARDS in perms]
     return db.session.scalars(select(User).where(User.role.in_(roles), User.active.is_(True))
                               .order_by(User.display_name)).all()
-
-
-def _may_author(user) -> bool:
-    from portal.core.permissions import ROLE_PERMISSIONS, Perm
-
-    return Perm.AUTHOR_STANDARDS in ROLE_PERMISSIONS.get(user.role, frozenset())
 
 
 def parse_party_codes(party_codes: str | list[str]) -> list[Party]:

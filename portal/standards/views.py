@@ -154,7 +154,6 @@ def version(version_id: int, clause_form: ClauseForm | None = None,
         if v.status.value == "approved":
             publish_form.ack_due_on.data = campaigns.default_due_on(v)
     return render_template("standards/version.html", version=v, ack=ack, task=task,
-                           today=local_today(),
                            clause_form=clause_form or ClauseForm(), confirm=ConfirmForm(),
                            locked=LockedForm(lock=v.version),
                            reject_form=reject_form or RejectForm(lock=v.version),
@@ -196,44 +195,46 @@ def approve(version_id: int):
     return _workflow(version_id, services.approve_version, _("%(label)s approved."))
 
 
+def _version_form(version_id: int, form, run, success, page_form: str):
+    """A workflow action with a form (reason, due date): done -> back to the version page;
+    refused -> the page again with the form and its message (400)."""
+    v = _version_or_404(version_id)
+    done = submit(form, lambda: run(v), lambda _result: success(v))
+    if done.ok:
+        return redirect(url_for("standards.version", version_id=v.id))
+    return version(version_id, **{page_form: form}), 400
+
+
 @bp.post("/versions/<int:version_id>/reject")
 @require(Perm.APPROVE_STANDARDS)
 def reject(version_id: int):
-    v = _version_or_404(version_id)
     form = RejectForm()
-    done = submit(form, lambda: services.reject_version(v, current_user, form.reason.data,
-                                                        form.expected()),
-                  _("%(label)s sent back to its author.", label=v.label))
-    if done.ok:
-        return redirect(url_for("standards.version", version_id=v.id))
-    return version(version_id, reject_form=form), 400
+    return _version_form(
+        version_id, form,
+        lambda v: services.reject_version(v, current_user, form.reason.data, form.expected()),
+        lambda v: _("%(label)s sent back to its author.", label=v.label), "reject_form")
 
 
 @bp.post("/versions/<int:version_id>/publish")
 @require(Perm.PUBLISH_STANDARDS)
 def publish(version_id: int):
-    v = _version_or_404(version_id)
     form = PublishForm()
-    done = submit(form, lambda: services.publish_version(v, current_user, form.expected(),
-                                                         ack_due_on=form.ack_due_on.data),
-                  lambda r: _("%(label)s published; reading tasks are due on %(date)s.",
-                              label=v.label, date=r.ack_due_on.isoformat()))
-    if done.ok:
-        return redirect(url_for("standards.version", version_id=v.id))
-    return version(version_id, publish_form=form), 400
+    return _version_form(
+        version_id, form,
+        lambda v: services.publish_version(v, current_user, form.expected(),
+                                           ack_due_on=form.ack_due_on.data),
+        lambda v: _("%(label)s published; reading tasks are due on %(date)s.",
+                    label=v.label, date=v.ack_due_on.isoformat()), "publish_form")
 
 
 @bp.post("/versions/<int:version_id>/retire")
 @require(Perm.PUBLISH_STANDARDS)
 def retire(version_id: int):
-    v = _version_or_404(version_id)
     form = RetireForm()
-    done = submit(form, lambda: services.retire_version(v, current_user, form.reason.data,
-                                                        form.expected()),
-                  _("%(label)s retired.", label=v.label))
-    if done.ok:
-        return redirect(url_for("standards.version", version_id=v.id))
-    return version(version_id, retire_form=form), 400
+    return _version_form(
+        version_id, form,
+        lambda v: services.retire_version(v, current_user, form.reason.data, form.expected()),
+        lambda v: _("%(label)s retired.", label=v.label), "retire_form")
 
 
 @bp.post("/versions/<int:version_id>/acknowledge")
@@ -253,8 +254,7 @@ def acknowledge(version_id: int):
 def to_read():
     open_tasks = campaigns.tasks_of(current_user)
     done = campaigns.tasks_of(current_user, statuses=(campaigns.TaskStatus.DONE,))
-    return render_template("standards/to_read.html", open_tasks=open_tasks, done=done,
-                           today=local_today())
+    return render_template("standards/to_read.html", open_tasks=open_tasks, done=done)
 
 
 @bp.get("/team")
@@ -265,8 +265,7 @@ def team():
         return csv_response(f"team-{current_user.party.code}.csv", _task_header(),
                             _task_rows(campaigns.export_rows([v.id for v in versions],
                                                              party_id=current_user.party_id)))
-    return render_template("standards/team.html", staff=staff, versions=versions, cells=cells,
-                           today=local_today())
+    return render_template("standards/team.html", staff=staff, versions=versions, cells=cells)
 
 
 def _task_header() -> list[str]:
@@ -330,10 +329,9 @@ def coverage(version_id: int):
         return csv_response(f"{v.standard.code}-v{v.number}-acknowledgements.csv",
                             _task_header(), _task_rows(campaigns.export_rows(
                                 [v.id], overdue_only=request.args.get("what") == "overdue")))
-    kind = request.args.get("kind") or None
-    if kind not in {k.value for k in v.standard.audience_kinds} | {None} and \
-            kind not in {p.kind.value for p in v.standard.audience_parties}:
-        kind = None
+    kinds = sorted({k.value for k in v.standard.audience_kinds}
+                   | {p.kind.value for p in v.standard.audience_parties})
+    kind = request.args.get("kind") if request.args.get("kind") in kinds else None
     search = (request.args.get("q") or "").strip()[:50]
     incomplete = request.args.get("incomplete") == "1"
     page, opage = int_arg(request, "page"), int_arg(request, "opage")
@@ -343,9 +341,7 @@ def coverage(version_id: int):
     return render_template(
         "standards/coverage.html", version=v, totals=campaigns.totals([v.id]),
         parties=Paged(parties, page, 50, n_parties), overdue=Paged(overdue, opage, 50, n_overdue),
-        kind=kind, search=search, incomplete=incomplete,
-        kinds=sorted({k.value for k in v.standard.audience_kinds}
-                     | {p.kind.value for p in v.standard.audience_parties}))
+        kind=kind, search=search, incomplete=incomplete, kinds=kinds)
 
 
 @bp.get("/versions/<int:version_id>/impact")
@@ -353,4 +349,4 @@ def coverage(version_id: int):
 def impact(version_id: int):
     v = _version_or_404(version_id)
     report = campaigns.change_impact(v)
-    return render_template("standards/impact.html", version=v, r=report, today=local_today())
+    return render_template("standards/impact.html", version=v, r=report)
