@@ -67,8 +67,8 @@ def test_a_malformed_standard_file_is_rejected_with_file_and_line(app, tmp_path)
     (tmp_path / "broken.toml").write_text('code = "X\n', encoding="utf-8")
     result = app.test_cli_runner().invoke(args=["standards", "load", str(tmp_path)])
     assert result.exit_code == 1
-    assert "bad.toml:7: clause 1: 罚款须为以元计的金额" in result.output  # CLI speaks zh_CN
-    assert "broken.toml:1" in result.output
+    assert "bad.toml:7: 条款 1：罚款须为以元计的金额" in result.output  # CLI speaks zh_CN
+    assert "broken.toml:1: 不是有效的 TOML" in result.output
     with app.app_context():
         assert db.session.scalar(select(StandardVersion.id)) is None
 
@@ -98,7 +98,7 @@ def test_a_rulebook_file_can_name_parties_and_a_changed_audience_updates_without
     path.write_text(body.format(parties='"M001"').replace('audience = []', 'audience = "merchant"'),
                     encoding="utf-8")
     result = runner.invoke(args=["standards", "load", str(tmp_path)])
-    assert result.exit_code == 1 and "vip.toml:3: audience must be a list of strings" in \
+    assert result.exit_code == 1 and "vip.toml:3: audience 必须是字符串列表" in \
         result.output
 
 

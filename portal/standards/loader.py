@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from flask_babel import gettext as _
+
 from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.standards import services
@@ -48,29 +50,32 @@ def parse_file(path: Path) -> dict:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
-        raise StandardFileError(path, line, f"not valid TOML: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+        reason = getattr(exc, "msg", str(exc))
+        raise StandardFileError(path, line, _("not valid TOML: %(reason)s", reason=reason)) from None
     for key in REQUIRED_TOP:
         if key not in data:
-            raise StandardFileError(path, None, f"missing key '{key}'")
+            raise StandardFileError(path, None, _("missing key '%(key)s'", key=key))
     for key in ("audience", "parties"):
         if key in data and not (isinstance(data[key], list)
                                 and all(isinstance(x, str) for x in data[key])):
             raise StandardFileError(path, _line_of(text, rf"^{key}\s*="),
-                                    f'{key} must be a list of strings, e.g. ["carrier"]')
+                                    _('%(key)s must be a list of strings, e.g. ["carrier"]',
+                                      key=key))
     if not isinstance(data["clauses"], list) or not data["clauses"]:
         raise StandardFileError(path, _line_of(text, r"^\[\[clauses\]\]"),
-                                "a standard needs at least one [[clauses]] entry")
+                                _("a standard needs at least one [[clauses]] entry"))
     try:
         data["effective_from"] = _as_date(data["effective_from"])
     except ValueError:
         raise StandardFileError(path, _line_of(text, r"^effective_from\s*="),
-                                "effective_from must be a date like 2026-01-01") from None
+                                _("effective_from must be a date like 2026-01-01")) from None
     for i, clause in enumerate(data["clauses"], start=1):
         number = str(clause.get("number", ""))
         line = _line_of(text, rf'^number\s*=\s*"{re.escape(number)}"') if number else None
         for key in REQUIRED_CLAUSE:
             if not str(clause.get(key, "")).strip():
-                raise StandardFileError(path, line, f"clause #{i} is missing '{key}'")
+                raise StandardFileError(path, line,
+                                        _("clause #%(n)s is missing '%(key)s'", n=i, key=key))
         clause["_line"] = line
     return data
 
@@ -94,7 +99,8 @@ def _build_draft(data: dict, draft: StandardVersion, path: Path) -> None:
                                 fine=clause.get("fine"), rules=clause.get("rules"))
         except ServiceError as err:
             raise StandardFileError(path, clause.get("_line"),
-                                    f"clause {clause['number']}: {err.message}") from None
+                                    _("clause %(number)s: %(reason)s", number=clause["number"],
+                                      reason=err.message)) from None
 
 
 def load_file(path: Path, user=None, owner=None) -> str:
@@ -115,8 +121,9 @@ def load_file(path: Path, user=None, owner=None) -> str:
                                      review_skipped=f"loaded from {path.name}")
             return "created"
         if std.pending is not None:
-            raise StandardFileError(path, None, f"{code} has an unpublished draft in the "
-                                    "portal; publish or discard it first")
+            raise StandardFileError(path, None, _("%(code)s has an unpublished draft in the "
+                                                  "portal; publish or discard it first",
+                                                  code=code))
         trial = db.session.begin_nested()  # the new text, kept only if it differs
         draft = services.new_draft(std, data["effective_from"],
                                    change_note=f"loaded from {path.name}", author=user)
