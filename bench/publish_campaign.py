@@ -19,78 +19,27 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, select, text, update  # noqa: E402
+from sqlalchemy import select, text, update
 
-PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from bench.common import PASSWORD, build_people, fresh_database
+
 CARRIERS, CARRIER_STAFF = 60, 20
 MERCHANTS, MERCHANT_STAFF = 3000, 3
-PASSWORD = "bench-password-1"
-
-
-def fresh_database() -> tuple[str, callable]:
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if url:
-        return url, lambda: None
-    name = f"portal_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return PG_SERVER.rsplit("/", 1)[0] + "/" + name, drop
 
 
 def build(app):
-    """Parties and people in bulk (one password hash shared: hashing is not what we measure)."""
-    from portal.accounts.models import User
-    from portal.accounts.services import create_user, hash_password
+    """Parties and people in bulk, then one approved version addressed to them."""
     from portal.core.audit import acting_as
-    from portal.core.permissions import Role
     from portal.core.timeutil import local_today
     from portal.extensions import db
-    from portal.parties.models import Party, PartyKind
     from portal.standards import services
 
-    parties = [{"code": f"C{i:03d}", "name_zh": f"配送公司{i}", "name_en": f"Carrier {i}",
-                "kind": PartyKind.CARRIER, "active": True, "version": 1}
-               for i in range(1, CARRIERS + 1)]
-    parties += [{"code": f"M{i:05d}", "name_zh": f"商家{i}", "name_en": f"Merchant {i}",
-                 "kind": PartyKind.MERCHANT, "active": True, "version": 1}
-                for i in range(1, MERCHANTS + 1)]
-    from portal.core.db import utcnow
-
-    now = utcnow()
-    for p in parties:
-        p["created_at"] = now
-    db.session.execute(insert(Party), parties)
-    ids = dict(db.session.execute(select(Party.code, Party.id)).all())
-    pw = hash_password(PASSWORD)
-    people = []
-    for code, pid in ids.items():
-        for n in range(1, (CARRIER_STAFF if code.startswith("C") else MERCHANT_STAFF) + 1):
-            people.append({"username": f"{code.lower()}.s{n}", "display_name": f"{code} 员工{n}",
-                           "email": f"{code.lower()}.s{n}@example.com", "employee_no": "",
-                           "password_hash": pw, "role": Role.PARTY_STAFF, "party_id": pid,
-                           "locale": "zh_CN", "timezone": "Asia/Shanghai", "active": True,
-                           "created_at": now})
-    db.session.execute(insert(User), people)
-    admin = create_user(username="bench.admin", display_name="管理员", password=PASSWORD,
-                        role=Role.CS_ADMIN)
-    sup = create_user(username="bench.sup", display_name="主管", password=PASSWORD,
-                      role=Role.CS_SUPERVISOR)
-    create_user(username="bench.officer", display_name="专员", password=PASSWORD,
-                role=Role.CS_OFFICER)
-    db.session.flush()
+    admin, sup, people = build_people(CARRIERS, CARRIER_STAFF, MERCHANTS, MERCHANT_STAFF)
     with acting_as(admin):
         std = services.create_standard(code="BENCH-DLV", title_zh="配送与商家服务标准",
                                        audience=["carrier", "merchant"],
@@ -104,7 +53,7 @@ def build(app):
     with acting_as(sup):
         services.approve_version(v, sup)
     db.session.commit()
-    return v.id, sup.id, len(people)
+    return v.id, sup.id, people
 
 
 def main() -> None:

@@ -48,10 +48,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.reports.views import bp as reports_bp
     from portal.standards.cli import standards_cli
     from portal.standards.views import bp as standards_bp
+    from portal.training.learn import verify_bp
+    from portal.training.views import bp as training_bp
+    from portal.training.views import files_bp
     from portal.worker.cli import worker_cli
 
-    for bp in (main_bp, accounts_bp, parties_bp, standards_bp, cases_bp, hr_bp, reports_bp,
-               audit_bp):
+    for bp in (main_bp, accounts_bp, parties_bp, standards_bp, training_bp, cases_bp, hr_bp,
+               reports_bp, audit_bp, verify_bp, files_bp):
         app.register_blueprint(bp)
     for group in (audit_cli, standards_cli, demo_cli, worker_cli):
         app.cli.add_command(group)

@@ -68,6 +68,15 @@ def defaults(instance_path: Path) -> dict:
         # before the due date the reminder goes out.
         "ACK_DUE_DAYS": int(os.environ.get("ACK_DUE_DAYS", "14")),
         "ACK_REMIND_DAYS_BEFORE": int(os.environ.get("ACK_REMIND_DAYS_BEFORE", "3")),
+        # Training: reminders this many days before a training task is due; a certificate's
+        # holder is asked to renew this many days before it expires.
+        "TRAINING_REMIND_DAYS_BEFORE": int(os.environ.get("TRAINING_REMIND_DAYS_BEFORE", "3")),
+        "CERTIFICATE_RENEW_DAYS_BEFORE": int(os.environ.get("CERTIFICATE_RENEW_DAYS_BEFORE",
+                                                            "30")),
+        # Uploaded images (lesson illustrations): largest accepted file; requests above
+        # MAX_CONTENT_LENGTH are refused before they are read.
+        "UPLOAD_MAX_BYTES": int(os.environ.get("UPLOAD_MAX_BYTES", str(5_000_000))),
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(16_000_000))),
         # Address used in emails for links back to the portal.
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
     }

@@ -3,6 +3,7 @@ from portal.accounts.models import User  # noqa: F401
 from portal.cases.models import Case, Penalty, ResponsibilityShare, Ruling, Violation  # noqa: F401
 from portal.core.audit import AuditEvent  # noqa: F401
 from portal.core.outbox import OutboxMessage  # noqa: F401
+from portal.core.uploads import Upload  # noqa: F401
 from portal.hr.models import HrNotice  # noqa: F401
 from portal.parties.models import Party  # noqa: F401
 from portal.standards.models import (  # noqa: F401
@@ -13,4 +14,19 @@ from portal.standards.models import (  # noqa: F401
     Standard,
     StandardAudience,
     StandardVersion,
+)
+from portal.training.models import (  # noqa: F401
+    AssignmentAudience,
+    Certificate,
+    CertificateVersion,
+    Course,
+    CourseAssignment,
+    CourseStandard,
+    Enrolment,
+    Lesson,
+    Question,
+    QuestionOption,
+    QuizAttempt,
+    TrainingSession,
+    TrainingTask,
 )

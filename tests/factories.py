@@ -125,3 +125,40 @@ def _notice_id(ruling) -> int:
     from portal.hr.models import HrNotice
 
     return db.session.scalar(db.select(HrNotice.id).where(HrNotice.case_id == ruling.case_id))
+
+
+def build_training() -> dict:
+    """On top of ``build_world``: an online course assigned to carriers that staff_b passed
+    (attempt and certificate), and an offline course with a future session staff_a sits in."""
+    from portal.accounts.models import User
+    from portal.training import assignments, courses, quiz, sessions
+
+    users = {u.username: u for u in db.session.scalars(db.select(User))}
+    admin, staff_a, staff_b = users["cs.admin"], users["staff.a"], users["staff.b"]
+    with acting_as(admin):
+        course = courses.create_course(code="TRN-DLV", title_zh="配送标准培训", kind="mandatory",
+                                       mode="online", standard_codes="CAR-DLV",
+                                       questions_per_attempt=1, pass_mark=100,
+                                       validity_months=12, author=admin)
+        courses.save_lesson(course, title_zh="第一课", body="# 要点")
+        courses.save_question(course, kind="true_false", text_zh="不得虚假签收",
+                              options=[("", "", True)])
+        courses.publish_course(course, admin)
+        offline = courses.create_course(code="TRN-OFF", title_zh="线下培训", kind="mandatory",
+                                        mode="offline", questions_per_attempt=0, author=admin)
+        courses.publish_course(offline, admin)
+        for c in (course, offline):
+            assignments.assign_course(c, due_on=local_today() + timedelta(days=10),
+                                      kinds=["carrier"], user=admin)
+        session = sessions.schedule_session(offline, starts_at=utcnow() + timedelta(days=3),
+                                            ends_at=utcnow() + timedelta(days=3, hours=2),
+                                            place="培训室", capacity=10)
+    enrolment = sessions.enrol(session, staff_a, by=staff_a)
+    attempt = quiz.start_attempt(course, assignments.task_of(course, staff_b), staff_b)
+    right = quiz.paper_items(attempt, reveal=True)[0].right
+    quiz.submit_attempt(attempt, {"0": right}, staff_b)
+    cert = assignments.task_of(course, staff_b).certificate
+    db.session.commit()
+    return {"course": course.id, "offline_course": offline.id, "session": session.id,
+            "enrolment": enrolment.id, "attempt": attempt.id, "certificate": cert.id,
+            "cert_code": cert.code}

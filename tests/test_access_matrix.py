@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import PASSWORD, build_world, username
+from tests.factories import PASSWORD, build_training, build_world, username
 
 USERS = ["cs_admin", "cs_supervisor", "cs_officer", "auditor", "hr_officer", "staff_a",
          "carrier_manager", "staff_b", "merchant_staff", "dept_manager", "dept_b_manager",
@@ -18,6 +18,9 @@ PARTY = {"staff_a", "carrier_manager", "staff_b", "merchant_staff", "dept_manage
          "dept_b_manager"}
 MANAGERS = {"carrier_manager", "dept_manager", "dept_b_manager"}
 LOGGED_IN = set(USERS) - {"anonymous"}
+TAKE = LOGGED_IN - {"auditor"}
+CARRIERS = {"staff_a", "staff_b", "carrier_manager"}
+TRAINERS = {"cs_admin", "cs_supervisor"}  # Perm.MANAGE_TRAINING
 
 
 def expect(ok: set, not_found: set = frozenset(), ok_code: int = 200) -> dict:
@@ -109,6 +112,91 @@ MATRIX = {
                                    expect(READ)),
     ("GET", "audit.index"): ("/audit/", expect({"cs_admin", "auditor"})),
     ("GET", "audit.verify"): ("/audit/verify", expect({"cs_admin", "auditor"})),
+    # training, CS's side (ids from _training_world; one-click actions on the draft course)
+    ("GET", "training.courses"): ("/training/courses", expect(READ)),
+    ("GET", "training.new_course"): ("/training/courses/new", expect(TRAINERS)),
+    ("POST", "training.new_course"): ("/training/courses/new", expect(TRAINERS, ok_code=400)),
+    ("GET", "training.course"): ("/training/courses/{course}", expect(READ)),
+    ("GET", "training.edit_course"): ("/training/courses/{course}/edit", expect(TRAINERS)),
+    ("POST", "training.edit_course"): ("/training/courses/{course}/edit", expect(
+        TRAINERS, ok_code=400)),
+    ("GET", "training.new_lesson"): ("/training/courses/{course}/lessons/new", expect(TRAINERS)),
+    ("POST", "training.new_lesson"): ("/training/courses/{course}/lessons/new", expect(
+        TRAINERS, ok_code=400)),
+    ("GET", "training.edit_lesson"): ("/training/lessons/{lesson}/edit", expect(TRAINERS)),
+    ("POST", "training.edit_lesson"): ("/training/lessons/{lesson}/edit", expect(
+        TRAINERS, ok_code=400)),
+    ("POST", "training.move_lesson"): ("/training/lessons/{lesson}/move/down", expect(
+        TRAINERS, ok_code=302)),
+    ("GET", "files.serve"): ("/files/{upload}", expect(LOGGED_IN)),
+    ("GET", "training.questions"): ("/training/courses/{course}/questions", expect(TRAINERS)),
+    ("GET", "training.new_question"): ("/training/courses/{course}/questions/new", expect(
+        TRAINERS)),
+    ("POST", "training.new_question"): ("/training/courses/{course}/questions/new", expect(
+        TRAINERS, ok_code=400)),
+    ("GET", "training.edit_question"): ("/training/questions/{question}/edit", expect(
+        TRAINERS)),
+    ("POST", "training.edit_question"): ("/training/questions/{question}/edit", expect(
+        TRAINERS, ok_code=400)),
+    ("GET", "training.assign"): ("/training/courses/{course}/assign", expect(TRAINERS)),
+    ("POST", "training.assign"): ("/training/courses/{course}/assign", expect(
+        TRAINERS, ok_code=400)),
+    ("GET", "training.new_session"): ("/training/courses/{offline_course}/sessions/new", expect(
+        TRAINERS)),
+    ("POST", "training.new_session"): ("/training/courses/{offline_course}/sessions/new",
+                                       expect(TRAINERS, ok_code=400)),
+    ("GET", "training.session"): ("/training/sessions/{session}", expect(CS)),
+    ("GET", "training.attendance_template"): ("/training/sessions/{session}/attendance.csv",
+                                              expect(CS)),
+    ("POST", "training.enrol"): ("/training/sessions/{session}/enrol", expect(CS, ok_code=400)),
+    ("POST", "training.import_attendance"): ("/training/sessions/{session}/attendance", expect(
+        CS, ok_code=400)),
+    ("POST", "training.mark_attendance"): ("/training/enrolments/{enrolment}/attendance/yes",
+                                           expect(CS, ok_code=302)),
+    ("POST", "training.cancel_session"): ("/training/sessions/{session}/cancel", expect(
+        TRAINERS, ok_code=400)),
+    ("GET", "training.revoke_certificate"): ("/training/certificates/{certificate}/revoke",
+                                             expect(TRAINERS)),
+    ("POST", "training.revoke_certificate"): ("/training/certificates/{certificate}/revoke",
+                                              expect(TRAINERS, ok_code=400)),
+    ("POST", "training.grant_attempt"): ("/training/tasks/{task}/grant-attempt", expect(
+        TRAINERS, ok_code=302)),
+    ("POST", "training.withdraw_question"): ("/training/questions/{draft_question}/withdraw",
+                                             expect(TRAINERS, ok_code=302)),
+    ("POST", "training.publish_course"): ("/training/courses/{draft_course}/publish", expect(
+        TRAINERS, ok_code=302)),
+    ("POST", "training.archive_course"): ("/training/courses/{draft_course}/archive", expect(
+        TRAINERS, ok_code=302)),
+    ("POST", "training.delete_lesson"): ("/training/lessons/{draft_lesson}/delete", expect(
+        TRAINERS, ok_code=302)),
+    ("POST", "training.withdraw_assignment"): ("/training/assignments/{assignment}/withdraw",
+                                               expect(TRAINERS, ok_code=302)),
+    # training, the learner's side: TAKE = everyone who may take courses (not the auditor);
+    # a course or attempt not theirs is 404
+    ("GET", "training.mine"): ("/training/mine", expect(TAKE)),
+    ("GET", "training.learn"): ("/training/courses/{course}/learn", expect(
+        CS | CARRIERS, not_found=TAKE - CS - CARRIERS)),
+    ("POST", "training.take"): ("/training/courses/{course}/take", expect(
+        CS | CARRIERS, not_found=TAKE - CS - CARRIERS, ok_code=302)),
+    ("POST", "training.start_quiz"): ("/training/courses/{course}/quiz", expect(
+        CS | CARRIERS, not_found=TAKE - CS - CARRIERS, ok_code=302)),
+    ("GET", "training.attempt"): ("/training/attempts/{attempt}", expect(
+        {"staff_b"}, not_found=TAKE - {"staff_b"}, ok_code=302)),
+    ("POST", "training.submit_attempt"): ("/training/attempts/{attempt}", expect(
+        {"staff_b"}, not_found=TAKE - {"staff_b"}, ok_code=302)),
+    ("GET", "training.result"): ("/training/attempts/{attempt}/result", expect(
+        {"staff_b"}, not_found=TAKE - {"staff_b"})),
+    ("POST", "training.take_seat"): ("/training/sessions/{session}/take-seat", expect(
+        CS | CARRIERS, not_found=TAKE - CS - CARRIERS, ok_code=302)),
+    ("POST", "training.give_up_seat"): ("/training/enrolments/{enrolment}/give-up", expect(
+        {"staff_a"}, not_found=TAKE - {"staff_a"}, ok_code=302)),
+    ("GET", "training.certificate_pdf"): ("/training/certificates/{certificate}.pdf", expect(
+        READ | {"staff_b"}, not_found=LOGGED_IN - READ - {"staff_b"})),
+    ("GET", "training.reports_overview"): ("/training/reports", expect(READ)),
+    ("GET", "training.course_report"): ("/training/reports/courses/{course}", expect(READ)),
+    ("GET", "training.team"): ("/training/team", expect(MANAGERS)),
+    ("GET", "verify.verify_form"): ("/verify", {u: 200 for u in USERS}),
+    ("GET", "verify.verify"): ("/verify/{cert_code}", {u: 200 for u in USERS}),
 }
 
 
@@ -125,7 +213,43 @@ def test_every_route_is_in_the_matrix(app):
 @pytest.fixture
 def world(app):
     with app.test_request_context():
-        return build_world()
+        world = build_world()
+        world.ids.update(build_training())
+        world.ids.update(_course_writing(world.ids))
+        return world
+
+
+def _course_writing(ids: dict) -> dict:
+    """What CS's course pages act on, besides ``build_training``'s: the online course's lesson,
+    question, assignment, an open task and an uploaded image; and a draft course to publish,
+    archive and cut (so the one-click actions leave the other courses as they were)."""
+    import io
+
+    from PIL import Image
+
+    from portal.core.audit import acting_as
+    from portal.core.uploads import store_image
+    from portal.extensions import db
+    from portal.training import assignments, courses
+    from portal.training.models import Course
+    from tests.test_training import _user
+
+    course = db.session.get(Course, ids["course"])
+    admin = _user("cs_admin")
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(png, "PNG")
+    with acting_as(admin):
+        upload = store_image("dot.png", png.getvalue(), owner=course, user=admin)
+        draft = courses.create_course(code="TRN-DRAFT", title_zh="草稿课程", kind="mandatory",
+                                      mode="online", questions_per_attempt=1, author=admin)
+        lesson = courses.save_lesson(draft, title_zh="草稿第一课", body="# 要点")
+        question = courses.save_question(draft, kind="true_false", text_zh="不得虚假签收",
+                                         options=[("", "", True)])
+    db.session.commit()
+    return {"lesson": course.lessons[0].id, "question": course.questions[0].id,
+            "assignment": assignments.active_assignments(course)[0].id,
+            "task": assignments.task_of(course, _user("staff_a")).id, "upload": upload.key,
+            "draft_course": draft.id, "draft_lesson": lesson.id, "draft_question": question.id}
 
 
 @pytest.mark.parametrize("who", USERS)

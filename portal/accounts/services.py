@@ -51,6 +51,9 @@ def create_user(*, username: str, display_name: str, password: str, role: Role |
         from portal.standards.campaigns import assign_open_tasks
 
         assign_open_tasks(user)  # new staff inherit the open reading tasks of their party
+    from portal.training.assignments import inherit_assignments
+
+    inherit_assignments(user)  # and the courses assigned to people like them
     return user
 
 

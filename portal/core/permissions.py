@@ -41,30 +41,37 @@ class Perm(enum.StrEnum):
     VIEW_PENALTIES = "view_penalties"          # scoped
     VIEW_HR_NOTICES = "view_hr_notices"        # scoped for department managers
     ACT_ON_HR_NOTICES = "act_on_hr_notices"
+    TAKE_TRAINING = "take_training"            # courses assigned to oneself, open courses
+    MANAGE_TRAINING = "manage_training"        # courses, question banks, assignments, sessions
+    RECORD_ATTENDANCE = "record_attendance"    # offline sessions: enrol people, attendance
+    VIEW_TRAINING_REPORTS = "view_training_reports"
+    VIEW_TEAM_TRAINING = "view_team_training"  # a party's manager: their own staff only
     PRINT_REPORTS = "print_reports"
     VIEW_AUDIT_LOG = "view_audit_log"
 
 
 _CS_READ = {Perm.VIEW_PARTIES, Perm.VIEW_STANDARDS, Perm.VIEW_ACK_COVERAGE, Perm.VIEW_CASES,
-            Perm.VIEW_PENALTIES, Perm.VIEW_HR_NOTICES, Perm.PRINT_REPORTS}
-_CS_WORK = _CS_READ | {Perm.HANDLE_CASES}
+            Perm.VIEW_PENALTIES, Perm.VIEW_HR_NOTICES, Perm.PRINT_REPORTS,
+            Perm.VIEW_TRAINING_REPORTS}
+_CS_WORK = _CS_READ | {Perm.HANDLE_CASES, Perm.TAKE_TRAINING, Perm.RECORD_ATTENDANCE}
+_PARTY = {Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES, Perm.VIEW_PENALTIES,
+          Perm.TAKE_TRAINING}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.CS_ADMIN: frozenset(_CS_WORK | {Perm.MANAGE_PARTIES, Perm.MANAGE_USERS,
                                          Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
-                                         Perm.PUBLISH_STANDARDS, Perm.VIEW_AUDIT_LOG}),
+                                         Perm.PUBLISH_STANDARDS, Perm.VIEW_AUDIT_LOG,
+                                         Perm.MANAGE_TRAINING}),
     Role.CS_SUPERVISOR: frozenset(_CS_WORK | {Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
-                                              Perm.PUBLISH_STANDARDS}),
+                                              Perm.PUBLISH_STANDARDS, Perm.MANAGE_TRAINING}),
     Role.CS_OFFICER: frozenset(_CS_WORK),
     Role.AUDITOR: frozenset(_CS_READ | {Perm.VIEW_AUDIT_LOG}),
-    Role.PARTY_STAFF: frozenset({Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES,
-                                 Perm.VIEW_PENALTIES}),
-    Role.PARTY_MANAGER: frozenset({Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES,
-                                   Perm.VIEW_PENALTIES, Perm.VIEW_TEAM_ACKS}),
-    Role.DEPARTMENT_MANAGER: frozenset({Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES,
-                                        Perm.VIEW_PENALTIES, Perm.VIEW_HR_NOTICES,
-                                        Perm.VIEW_TEAM_ACKS}),
-    Role.HR_OFFICER: frozenset({Perm.VIEW_HR_NOTICES, Perm.ACT_ON_HR_NOTICES}),
+    Role.PARTY_STAFF: frozenset(_PARTY),
+    Role.PARTY_MANAGER: frozenset(_PARTY | {Perm.VIEW_TEAM_ACKS, Perm.VIEW_TEAM_TRAINING}),
+    Role.DEPARTMENT_MANAGER: frozenset(_PARTY | {Perm.VIEW_HR_NOTICES, Perm.VIEW_TEAM_ACKS,
+                                                 Perm.VIEW_TEAM_TRAINING}),
+    Role.HR_OFFICER: frozenset({Perm.VIEW_HR_NOTICES, Perm.ACT_ON_HR_NOTICES,
+                                Perm.TAKE_TRAINING}),
 }
 
 # Roles bound to one party: every row they see is narrowed to that party.

@@ -14,6 +14,7 @@ from portal.core.audit import acting_as
 from portal.core.db import utcnow
 from portal.core.permissions import Role
 from portal.core.timeutil import frozen_time
+from portal.demo.training import load_training
 from portal.extensions import db
 from portal.hr.services import acknowledge_notice, record_action
 from portal.parties.models import Party, PartyKind
@@ -97,6 +98,7 @@ def load_demo(months: int = 4, seed: int = 20261123) -> dict:
         if result.errors:
             raise RuntimeError("; ".join(str(e) for e in result.errors))
     _acknowledge_some(users, rng, start)
+    load_training(users, start)
     n_cases = _cases(parties, users, rng, start, months)
     _version_in_review(users["supervisor"])
     with acting_as(users["admin"]):  # joined this week: inherits the carriers' reading tasks

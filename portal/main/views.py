@@ -20,6 +20,11 @@ bp = Blueprint("main", __name__)
 @login_required
 def home():
     ctx = {"pending": pending_acknowledgements(current_user)}
+    if allowed(current_user, Perm.TAKE_TRAINING):
+        from portal.training.models import TrainingStatus
+        from portal.training.reports import tasks_of
+
+        ctx["training"] = tasks_of(current_user, statuses=(TrainingStatus.OPEN,))
     if allowed(current_user, Perm.VIEW_CASES):
         base = visible_cases_query(current_user).order_by(None).subquery()
         ctx["open_cases"] = db.session.scalar(

@@ -10,21 +10,20 @@ fast with tens of thousands of them. The caller commits, as with every service.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask import current_app
-from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import User
 from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError
-from portal.core.outbox import enqueue
+from portal.core.reminders import queue_grouped
+from portal.core.tasks import Totals, count_columns
 from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.parties.models import Party
@@ -234,26 +233,8 @@ def _active_tasks(version_ids):
                    AckTask.status != TaskStatus.CANCELLED, User.active.is_(True)))
 
 
-@dataclass
-class Totals:
-    total: int = 0
-    done: int = 0
-    overdue: int = 0
-
-    @property
-    def open(self) -> int:
-        return self.total - self.done
-
-    @property
-    def percent(self) -> float:
-        return round(100 * self.done / self.total, 1) if self.total else 0.0
-
-
 def _count_columns(today: date):
-    done = func.sum(case((AckTask.status == TaskStatus.DONE, 1), else_=0))
-    overdue = func.sum(case((and_(AckTask.status == TaskStatus.OPEN, AckTask.due_on < today), 1),
-                            else_=0))
-    return func.count(AckTask.id), done, overdue
+    return count_columns(AckTask, today)
 
 
 def totals_by_version(version_ids, today: date | None = None, *,
@@ -393,47 +374,33 @@ def schedule_reminders(today: date | None = None) -> dict[str, int]:
         AckTask.due_on <= today + timedelta(days=before))).all()
     overdue = db.session.scalars(base.where(
         AckTask.reminded_overdue_at.is_(None), AckTask.due_on < today)).all()
-    counts = {"due_soon": 0, "overdue": 0}
-    now = utcnow()
-    for kind, tasks, mark in (("due_soon", due_soon, "reminded_before_at"),
-                              ("overdue", overdue, "reminded_overdue_at")):
-        by_user: dict[int, list[AckTask]] = {}
-        for t in tasks:
-            by_user.setdefault(t.user_id, []).append(t)
-        for group in by_user.values():
-            user = group[0].user
-            ids = ",".join(str(t.id) for t in group)
-            key = f"ack-{kind}:{user.id}:{hashlib.sha256(ids.encode()).hexdigest()[:32]}"
-            subject, body = _reminder_text(user, group, kind, today)
-            if enqueue(key=key, to=user.email, subject=subject, body=body) is not None:
-                counts[kind] += 1
-            for t in group:
-                setattr(t, mark, now)
-            record(f"ack_reminder.{kind}", user, after={
-                "user": user.username, "tasks": [t.id for t in group], "outbox_key": key})
-    return counts
+    return {"due_soon": queue_grouped(due_soon, prefix="ack", kind="due_soon",
+                                      mark="reminded_before_at",
+                                      text=lambda u, g: _reminder_text(u, g, "due_soon")),
+            "overdue": queue_grouped(overdue, prefix="ack", kind="overdue",
+                                     mark="reminded_overdue_at",
+                                     text=lambda u, g: _reminder_text(u, g, "overdue"))}
 
 
-def _reminder_text(user, tasks: list[AckTask], kind: str, today: date) -> tuple[str, str]:
+def _reminder_text(user, tasks: list[AckTask], kind: str) -> tuple[str, str]:
     base_url = current_app.config["PORTAL_BASE_URL"].rstrip("/")
-    with force_locale(user.locale or "zh_CN"):
-        locale = user.locale or "zh_CN"
-        if kind == "overdue":
-            subject = _("Overdue: %(n)d service standard(s) still to acknowledge", n=len(tasks))
-            intro = _("The following standards were due to be read and acknowledged and are "
-                      "now overdue:")
-        else:
-            subject = _("Reminder: %(n)d service standard(s) to acknowledge by %(date)s",
-                        n=len(tasks), date=min(t.due_on for t in tasks).isoformat())
-            intro = _("Please read and acknowledge the following standards before their due "
-                      "date:")
-        lines = [_("Hello %(name)s,", name=user.display_name), "", intro, ""]
-        for t in tasks:
-            v = t.standard_version
-            lines.append(f"- {v.label} {v.standard.title(locale)} · "
-                         + _("due %(date)s", date=t.due_on.isoformat()))
-        lines += ["", _("Open your reading list: %(url)s", url=f"{base_url}/standards/to-read"),
-                  "", _("Service Standards Portal")]
+    locale = user.locale or "zh_CN"
+    if kind == "overdue":
+        subject = _("Overdue: %(n)d service standard(s) still to acknowledge", n=len(tasks))
+        intro = _("The following standards were due to be read and acknowledged and are "
+                  "now overdue:")
+    else:
+        subject = _("Reminder: %(n)d service standard(s) to acknowledge by %(date)s",
+                    n=len(tasks), date=min(t.due_on for t in tasks).isoformat())
+        intro = _("Please read and acknowledge the following standards before their due "
+                  "date:")
+    lines = [_("Hello %(name)s,", name=user.display_name), "", intro, ""]
+    for t in tasks:
+        v = t.standard_version
+        lines.append(f"- {v.label} {v.standard.title(locale)} · "
+                     + _("due %(date)s", date=t.due_on.isoformat()))
+    lines += ["", _("Open your reading list: %(url)s", url=f"{base_url}/standards/to-read"),
+              "", _("Service Standards Portal")]
     return f"[{current_app.config['PORTAL_NAME']}] {subject}", "\n".join(lines)
 
 

@@ -40,6 +40,10 @@ class StandardForm(FlaskForm):
     owner_id = SelectField(_l("Owner"), coerce=int, validate_choice=False,
                            description=_l("The CS supervisor or administrator who answers for "
                                           "this standard."))
+    ack_requires_training = BooleanField(
+        _l("Acknowledging needs the training course passed first"),
+        description=_l("People must hold a valid certificate of a course teaching this "
+                       "standard before they can acknowledge it."))
     effective_from = DateField(_l("Effective from"), validators=[DataRequired()])
 
     def set_owner_choices(self, users) -> None:

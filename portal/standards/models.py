@@ -39,6 +39,8 @@ class Standard(CreatedAtMixin, Base):
     category: Mapped[str] = mapped_column(String(40), default="")
     summary: Mapped[str] = mapped_column(Text, default="")
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # acknowledging needs a valid certificate of a course teaching this standard first
+    ack_requires_training: Mapped[bool] = mapped_column(default=False)
     version: Mapped[int] = mapped_column(default=1)
 
     owner = relationship("User", foreign_keys=[owner_id])

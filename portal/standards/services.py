@@ -35,7 +35,8 @@ CLAUSE_NO_RE = re.compile(r"^\d+(\.\d+)*$")
 
 def create_standard(*, code: str, title_zh: str, title_en: str = "", category: str = "",
                     summary: str = "", audience: list[str], effective_from: date,
-                    party_codes: str | list[str] = "", owner=None, author=None) -> Standard:
+                    party_codes: str | list[str] = "", owner=None, author=None,
+                    ack_requires_training: bool = False) -> Standard:
     """A new standard with an empty draft version 1. ``owner`` answers for it (default: the
     author); ``audience`` lists party kinds, ``party_codes`` names single parties."""
     code = (code or "").strip().upper()
@@ -52,6 +53,7 @@ def create_standard(*, code: str, title_zh: str, title_en: str = "", category: s
     std = Standard(code=code, title_zh=title_zh.strip(), title_en=(title_en or "").strip(),
                    category=(category or "").strip(), summary=(summary or "").strip(),
                    owner_id=getattr(owner, "id", None),
+                   ack_requires_training=bool(ack_requires_training),
                    audiences=[StandardAudience(party_kind=k) for k in kinds]
                    + [StandardAudience(party_id=p.id) for p in parties])
     db.session.add(std)
@@ -65,7 +67,8 @@ def create_standard(*, code: str, title_zh: str, title_en: str = "", category: s
 
 def update_standard(std: Standard, *, title_zh: str, title_en: str = "", category: str = "",
                     summary: str = "", audience: list[str], party_codes: str | list[str] = "",
-                    owner=None, expected: int | None = None) -> dict:
+                    owner=None, expected: int | None = None,
+                    ack_requires_training: bool | None = None) -> dict:
     """Edit what describes a standard (never its published text). A changed audience takes
     effect at once: newcomers get tasks for the live versions, those who left lose open ones."""
     if expected is not None and expected != std.version:
@@ -79,6 +82,8 @@ def update_standard(std: Standard, *, title_zh: str, title_en: str = "", categor
     std.title_zh, std.title_en = title_zh.strip(), (title_en or "").strip()
     std.category, std.summary = (category or "").strip(), (summary or "").strip()
     std.owner_id = getattr(owner, "id", None)
+    if ack_requires_training is not None:
+        std.ack_requires_training = bool(ack_requires_training)
     want = {("kind", k) for k in kinds} | {("party", p.id) for p in parties}
     have = {(("kind", a.party_kind) if a.party_kind else ("party", a.party_id)): a
             for a in std.audiences}
@@ -108,7 +113,8 @@ def update_standard(std: Standard, *, title_zh: str, title_en: str = "", categor
 def _snapshot(std: Standard, kinds, parties) -> dict:
     return {"code": std.code, "title_zh": std.title_zh, "title_en": std.title_en,
             "category": std.category, "summary": std.summary, "owner_id": std.owner_id,
-            "audience": [k.value for k in kinds], "parties": sorted(p.code for p in parties)}
+            "audience": [k.value for k in kinds], "parties": sorted(p.code for p in parties),
+            "ack_requires_training": std.ack_requires_training}
 
 
 def _check_owner(owner) -> None:
@@ -318,6 +324,9 @@ def publish_version(version: StandardVersion, user, expected: int | None = None,
                   "ack_due_on": version.ack_due_on, "review_skipped": review_skipped})
     campaigns.take_effect()
     campaigns.open_campaign(version, version.ack_due_on)
+    from portal.training.assignments import retrain
+
+    retrain(version)  # courses teaching the standard move on; a material change retrains
     return version
 
 
@@ -411,6 +420,14 @@ def acknowledge(version: StandardVersion, user, *, ip: str, user_agent: str) -> 
         raise ServiceError(_("This standard is not addressed to your organisation."))
     if acknowledgement_of(version, user) is not None:
         raise ServiceError(_("You already acknowledged %(label)s.", label=version.label))
+    if version.standard.ack_requires_training:
+        from portal.training.certificates import courses_for, qualified_for
+
+        if not qualified_for(user, version):
+            courses = ", ".join(c.code for c in courses_for(version)) or "—"
+            raise ServiceError(_("%(code)s can be acknowledged only after passing its training "
+                                 "course (%(courses)s).", code=version.standard.code,
+                                 courses=courses))
     text_hash = version.compute_text_hash()
     if text_hash != version.text_hash:  # the stored text no longer matches what was published
         raise ServiceError(_("The text of this version fails its integrity check; tell CS."))

@@ -63,7 +63,8 @@ def new():
         code=form.code.data, title_zh=form.title_zh.data, title_en=form.title_en.data,
         category=form.category.data, summary=form.summary.data, audience=form.audience.data,
         party_codes=form.party_codes.data, owner=_owner(form.owner_id.data),
-        effective_from=form.effective_from.data, author=current_user),
+        effective_from=form.effective_from.data, author=current_user,
+        ack_requires_training=form.ack_requires_training.data),
         lambda std: _("Standard %(code)s created with a draft version 1.", code=std.code))
     if done.ok:
         return redirect(url_for("standards.version", version_id=done.result.versions[0].id))
@@ -92,7 +93,7 @@ def edit(standard_id: int):
         std, title_zh=form.title_zh.data, title_en=form.title_en.data,
         category=form.category.data, summary=form.summary.data, audience=form.audience.data,
         party_codes=form.party_codes.data, owner=_owner(form.owner_id.data),
-        expected=form.expected()),
+        ack_requires_training=form.ack_requires_training.data, expected=form.expected()),
         lambda r: _("Standard %(code)s saved.", code=std.code) if not r.get("created") and
         not r.get("cancelled") else _("Standard %(code)s saved: %(new)d new reading task(s), "
                                       "%(gone)d cancelled.", code=std.code,

@@ -1,8 +1,9 @@
 """``flask worker run``: the portal's background work, one short transaction per step.
 
-Each round lets scheduled versions take effect, queues acknowledgement reminders and delivers
-the outbox. Run it under a process supervisor (systemd, supervisord) without ``--once``, or
-from cron with ``--once``. Several workers may run at once: the outbox rows are claimed with
+Each round lets scheduled versions take effect, reopens training whose certificates are about
+to expire, queues acknowledgement and training reminders and delivers the outbox. Run it
+under a process supervisor (systemd, supervisord) without ``--once``, or from cron with
+``--once``. Several workers may run at once: the outbox rows are claimed with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL.
 """
 from __future__ import annotations
@@ -20,13 +21,18 @@ worker_cli = AppGroup("worker", help="Background jobs: reminders and email deliv
 
 def run_round(limit: int = 200) -> dict:
     from portal.standards.campaigns import schedule_reminders, take_effect
+    from portal.training import assignments
 
     superseded = take_effect()
     db.session.commit()
+    renewals = assignments.reopen_expiring()
+    db.session.commit()
     reminders = schedule_reminders()
     db.session.commit()
+    reminders.update(assignments.schedule_reminders())
+    db.session.commit()
     report = deliver_pending(limit)
-    return {"superseded": superseded, **reminders, "sent": report.sent,
+    return {"superseded": superseded, "renewals": renewals, **reminders, "sent": report.sent,
             "retried": report.retried, "failed": report.failed}
 
 

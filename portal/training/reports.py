@@ -1,0 +1,189 @@
+"""Training dashboards: completion and pass rates per course, per party (departments are
+parties too), overdue staff, a party's own team; all counted in SQL.
+
+Completion counts the non-cancelled tasks of active people; the pass rate is the share of
+submitted quiz attempts that passed (first-attempt pass rate beside it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from portal.accounts.models import User
+from portal.core.tasks import Totals, count_columns, totals_of
+from portal.core.timeutil import local_today
+from portal.extensions import db
+from portal.parties.models import Party
+from portal.training.models import (
+    AttemptStatus,
+    Course,
+    CourseStatus,
+    QuizAttempt,
+    TrainingStatus,
+    TrainingTask,
+)
+
+
+def _tasks(today: date):
+    total, done, overdue = count_columns(TrainingTask, today)
+    return (select(TrainingTask.course_id, total, done, overdue).select_from(TrainingTask)
+            .join(User, TrainingTask.user_id == User.id)
+            .where(TrainingTask.status != TrainingStatus.CANCELLED, User.active.is_(True)))
+
+
+def totals_by_course(today: date | None = None, *, party_id: int | None = None
+                     ) -> dict[int, Totals]:
+    q = _tasks(today or local_today()).group_by(TrainingTask.course_id)
+    if party_id is not None:
+        q = q.where(TrainingTask.party_id == party_id)
+    return {r[0]: totals_of(r[1:]) for r in db.session.execute(q)}
+
+
+@dataclass
+class Rates:
+    submitted: int = 0
+    passed: int = 0
+    people: int = 0
+    first_try_passed: int = 0
+
+    @property
+    def pass_rate(self) -> float:
+        return round(100 * self.passed / self.submitted, 1) if self.submitted else 0.0
+
+    @property
+    def first_try_rate(self) -> float:
+        return round(100 * self.first_try_passed / self.people, 1) if self.people else 0.0
+
+
+def rates_by_course(*, party_id: int | None = None) -> dict[int, Rates]:
+    """Pass rates per course: all submitted attempts, and people's first attempts."""
+    base = QuizAttempt.status == AttemptStatus.SUBMITTED
+    scope = [base] if party_id is None else [base, QuizAttempt.party_id == party_id]
+    passed = func.sum(func.cast(QuizAttempt.passed, db.Integer))
+    rates = {cid: Rates(n, int(p or 0)) for cid, n, p in db.session.execute(
+        select(QuizAttempt.course_id, func.count(QuizAttempt.id), passed)
+        .where(*scope).group_by(QuizAttempt.course_id))}
+    first = (select(QuizAttempt.course_id, QuizAttempt.user_id,
+                    func.min(QuizAttempt.id).label("first_id"))
+             .where(*scope).group_by(QuizAttempt.course_id, QuizAttempt.user_id).subquery())
+    for cid, people, ok in db.session.execute(
+            select(first.c.course_id, func.count(), func.sum(func.cast(QuizAttempt.passed,
+                                                                       db.Integer)))
+            .join(QuizAttempt, QuizAttempt.id == first.c.first_id)
+            .group_by(first.c.course_id)):
+        r = rates.setdefault(cid, Rates())
+        r.people, r.first_try_passed = people, int(ok or 0)
+    return rates
+
+
+@dataclass
+class PartyRow:
+    party: Party | None        # None: internal CS staff without a party
+    totals: Totals
+    rates: Rates
+
+
+def by_party(course: Course, today: date | None = None, *, kind: str | None = None,
+             search: str = "", only_incomplete: bool = False, page: int = 1,
+             per_page: int = 50) -> tuple[list[PartyRow], int]:
+    """One row per party with people assigned the course, least complete first."""
+    today = today or local_today()
+    total, done, overdue = count_columns(TrainingTask, today)
+    q = (select(TrainingTask.party_id, total.label("total"), done.label("done"),
+                overdue.label("overdue"))
+         .select_from(TrainingTask).join(User, TrainingTask.user_id == User.id)
+         .outerjoin(Party, TrainingTask.party_id == Party.id)
+         .where(TrainingTask.course_id == course.id,
+                TrainingTask.status != TrainingStatus.CANCELLED, User.active.is_(True))
+         .group_by(TrainingTask.party_id, Party.code))
+    if kind:
+        q = q.where(Party.kind == kind)
+    if search:
+        like = f"%{search.strip()}%"
+        q = q.where(or_(Party.code.ilike(like), Party.name_zh.ilike(like),
+                        Party.name_en.ilike(like)))
+    if only_incomplete:
+        q = q.having(done < total)
+    count = db.session.scalar(select(func.count()).select_from(q.subquery()))
+    rows = db.session.execute(
+        q.order_by((done * 1.0 / total).asc(), overdue.desc(), Party.code)
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    ids = [r.party_id for r in rows if r.party_id is not None]
+    parties = {p.id: p for p in db.session.scalars(select(Party).where(Party.id.in_(ids)))}
+    passed = func.sum(func.cast(QuizAttempt.passed, db.Integer))
+    rates = {pid: Rates(n, int(p or 0)) for pid, n, p in db.session.execute(
+        select(QuizAttempt.party_id, func.count(QuizAttempt.id), passed)
+        .where(QuizAttempt.course_id == course.id,
+               QuizAttempt.status == AttemptStatus.SUBMITTED,
+               or_(QuizAttempt.party_id.in_(ids), QuizAttempt.party_id.is_(None)))
+        .group_by(QuizAttempt.party_id))}
+    return ([PartyRow(parties.get(r.party_id), totals_of((r.total, r.done, r.overdue)),
+                      rates.get(r.party_id, Rates())) for r in rows], count)
+
+
+def overdue(today: date | None = None, *, course_id: int | None = None,
+            party_id: int | None = None, page: int = 1, per_page: int = 50
+            ) -> tuple[list[TrainingTask], int]:
+    today = today or local_today()
+    q = (select(TrainingTask).join(User, TrainingTask.user_id == User.id)
+         .join(Course, TrainingTask.course_id == Course.id)
+         .where(TrainingTask.status == TrainingStatus.OPEN, TrainingTask.due_on < today,
+                User.active.is_(True), Course.status == CourseStatus.PUBLISHED))
+    if course_id is not None:
+        q = q.where(TrainingTask.course_id == course_id)
+    if party_id is not None:
+        q = q.where(TrainingTask.party_id == party_id)
+    count = db.session.scalar(select(func.count()).select_from(q.subquery()))
+    tasks = db.session.scalars(
+        q.options(selectinload(TrainingTask.user), selectinload(TrainingTask.party),
+                  selectinload(TrainingTask.course))
+        .order_by(TrainingTask.due_on, Course.code, User.username)
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    return tasks, count
+
+
+def export_rows(*, course_id: int | None = None, party_id: int | None = None,
+                overdue_only: bool = False, today: date | None = None):
+    """Every non-cancelled task with person, party, course and certificate, for CSV."""
+    today = today or local_today()
+    q = (select(TrainingTask).join(User, TrainingTask.user_id == User.id)
+         .join(Course, TrainingTask.course_id == Course.id)
+         .outerjoin(Party, TrainingTask.party_id == Party.id)
+         .where(TrainingTask.status != TrainingStatus.CANCELLED, User.active.is_(True))
+         .options(selectinload(TrainingTask.user), selectinload(TrainingTask.party),
+                  selectinload(TrainingTask.course), selectinload(TrainingTask.certificate))
+         .order_by(Course.code, Party.code, User.username))
+    if course_id is not None:
+        q = q.where(TrainingTask.course_id == course_id)
+    if party_id is not None:
+        q = q.where(TrainingTask.party_id == party_id)
+    if overdue_only:
+        q = q.where(TrainingTask.status == TrainingStatus.OPEN, TrainingTask.due_on < today)
+    return db.session.execute(q.execution_options(yield_per=1000)).scalars()
+
+
+def team(party_id: int):
+    """A party's active staff, the courses they hold tasks for, and each task."""
+    staff = db.session.scalars(select(User).where(User.party_id == party_id,
+                                                  User.active.is_(True))
+                               .order_by(User.display_name)).all()
+    tasks = db.session.scalars(
+        select(TrainingTask).where(TrainingTask.party_id == party_id,
+                                   TrainingTask.status != TrainingStatus.CANCELLED)
+        .options(selectinload(TrainingTask.course), selectinload(TrainingTask.certificate))
+    ).all()
+    courses = sorted({t.course for t in tasks}, key=lambda c: c.code)
+    cells = {(t.user_id, t.course_id): t for t in tasks}
+    return staff, courses, cells
+
+
+def tasks_of(user, statuses=(TrainingStatus.OPEN, TrainingStatus.DONE)) -> list[TrainingTask]:
+    return db.session.scalars(
+        select(TrainingTask).join(Course).where(TrainingTask.user_id == user.id,
+                                                TrainingTask.status.in_(statuses),
+                                                Course.status == CourseStatus.PUBLISHED)
+        .options(selectinload(TrainingTask.course), selectinload(TrainingTask.certificate))
+        .order_by(TrainingTask.status.desc(), TrainingTask.due_on, TrainingTask.id)).all()
