@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import os
+import statistics
+import time
 import uuid
+from contextlib import contextmanager
 
 from sqlalchemy import create_engine, insert, select, text
 
@@ -67,3 +70,72 @@ def build_people(carriers: int, carrier_staff: int, merchants: int, merchant_sta
                 role=Role.CS_OFFICER)
     db.session.flush()
     return admin, sup, len(people)
+
+
+@contextmanager
+def bench_app():
+    """The portal on a fresh, migrated database (dropped afterwards); CSRF off for the
+    timing client, fast password hashes."""
+    url, drop = fresh_database()
+    os.environ["DATABASE_URL"] = url
+    from flask_migrate import upgrade
+
+    from portal import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url,
+                      "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "WTF_CSRF_ENABLED": False})
+    try:
+        with app.app_context():
+            upgrade()
+        yield app
+    finally:
+        with app.app_context():
+            from portal.extensions import db
+
+            db.session.remove()
+            db.engine.dispose()
+        drop()
+
+
+def signed_in(app, username: str):
+    client = app.test_client()
+    resp = client.post("/login", data={"username": username, "password": PASSWORD})
+    assert resp.status_code == 302, resp.status_code
+    return client
+
+
+def timed_gets(client, url: str, n: int) -> list[float]:
+    """Seconds taken by ``n`` GETs of ``url`` after one warm-up request."""
+    assert client.get(url).status_code == 200
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        assert client.get(url).status_code == 200
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def median_ms(times: list[float]) -> float:
+    return statistics.median(times) * 1000
+
+
+def mark_progress(model, done_status) -> int:
+    """Mark 60 % of the tasks in ``model`` done and a tenth of the rest overdue by three days,
+    then ANALYZE (PostgreSQL), as a campaign looks some weeks in. Returns how many tasks."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from portal.core.timeutil import local_today
+    from portal.extensions import db
+
+    ids = db.session.scalars(select(model.id).order_by(model.id)).all()
+    cut = int(len(ids) * 0.6)
+    db.session.execute(update(model).where(model.id.in_(ids[:cut])).values(status=done_status))
+    db.session.execute(update(model).where(model.id.in_(ids[cut::10]))
+                       .values(due_on=local_today() - timedelta(days=3)))
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+    return len(ids)

@@ -15,18 +15,21 @@ Not part of the test run: figures depend on the machine.
 """
 from __future__ import annotations
 
-import os
-import statistics
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import select, text, update
 
-from bench.common import PASSWORD, build_people, fresh_database
+from bench.common import (
+    bench_app,
+    build_people,
+    mark_progress,
+    median_ms,
+    signed_in,
+    timed_gets,
+)
 
 CARRIERS, CARRIER_STAFF = 60, 20
 MERCHANTS, MERCHANT_STAFF = 3000, 3
@@ -57,21 +60,10 @@ def build(app):
 
 
 def main() -> None:
-    url, drop = fresh_database()
-    os.environ["DATABASE_URL"] = url
-    from flask_migrate import upgrade
-
-    from portal import create_app
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-                      "WTF_CSRF_ENABLED": False})
-    try:
-        with app.app_context():
-            upgrade()
+    with bench_app() as app:
         with app.test_request_context():
             from portal.accounts.models import User
             from portal.core.audit import acting_as
-            from portal.core.timeutil import local_today
             from portal.extensions import db
             from portal.standards import services
             from portal.standards.models import AckTask, StandardVersion, TaskStatus
@@ -88,53 +80,22 @@ def main() -> None:
                 services.publish_version(version, sup)
             db.session.commit()
             publish_s = time.perf_counter() - t0
-            n_tasks = db.session.scalar(select(db.func.count()).select_from(AckTask))
+            n_tasks = mark_progress(AckTask, TaskStatus.DONE)
             print(f"publish to the audience: {n_tasks} tasks in {publish_s * 1000:.0f} ms "
                   f"(target < 2000 ms) {'OK' if publish_s < 2 else 'SLOW'}")
-            # 60 % acknowledged, a tenth of the rest overdue
-            ids = db.session.scalars(select(AckTask.id).order_by(AckTask.id)).all()
-            done = ids[: int(len(ids) * 0.6)]
-            db.session.execute(update(AckTask).where(AckTask.id.in_(done))
-                               .values(status=TaskStatus.DONE))
-            late = ids[int(len(ids) * 0.6):: 10]
-            db.session.execute(update(AckTask).where(AckTask.id.in_(late))
-                               .values(due_on=local_today() - timedelta(days=3)))
-            db.session.commit()
-            db.session.execute(text("ANALYZE")) if db.engine.dialect.name == "postgresql" \
-                else None
-            db.session.commit()
-        client = app.test_client()
-        resp = client.post("/login", data={"username": "bench.officer", "password": PASSWORD})
-        assert resp.status_code == 302, resp.status_code
+        client = signed_in(app, "bench.officer")
         url_cov = f"/standards/versions/{vid}/coverage"
-        assert client.get(url_cov).status_code == 200  # warm-up (templates, caches)
-        times = []
-        for _ in range(20):
-            t0 = time.perf_counter()
-            resp = client.get(url_cov)
-            times.append(time.perf_counter() - t0)
-            assert resp.status_code == 200
-        med = statistics.median(times) * 1000
+        times = timed_gets(client, url_cov, 20)
+        med = median_ms(times)
         print(f"coverage page ({n_tasks} tasks, {CARRIERS + MERCHANTS} parties): median "
               f"{med:.0f} ms, max {max(times) * 1000:.0f} ms over 20 requests "
               f"(target < 200 ms) {'OK' if med < 200 else 'SLOW'}")
-        times = []
-        for _ in range(10):
-            t0 = time.perf_counter()
-            assert client.get("/standards/coverage").status_code == 200
-            times.append(time.perf_counter() - t0)
-        print(f"overall coverage page: median {statistics.median(times) * 1000:.0f} ms")
+        print(f"overall coverage page: median "
+              f"{median_ms(timed_gets(client, '/standards/coverage', 10)):.0f} ms")
         t0 = time.perf_counter()
         resp = client.get(url_cov + "?format=csv")
         print(f"CSV export of {n_tasks} tasks: {(time.perf_counter() - t0) * 1000:.0f} ms, "
               f"{len(resp.data) // 1024} KiB")
-    finally:
-        with app.app_context():
-            from portal.extensions import db
-
-            db.session.remove()
-            db.engine.dispose()
-        drop()
 
 
 if __name__ == "__main__":

@@ -84,6 +84,10 @@ def allowed(user, perm: Perm) -> bool:
     return perm in ROLE_PERMISSIONS.get(user.role, frozenset())
 
 
+def allowed_any(user, *perms: Perm) -> bool:
+    return any(allowed(user, p) for p in perms)
+
+
 def party_scope(user) -> int | None:
     """``None`` if ``user`` may see all parties' rows, else the id of their own party."""
     if user.role in PARTY_BOUND_ROLES:
@@ -93,18 +97,28 @@ def party_scope(user) -> int | None:
     return None
 
 
-def require(*perms: Perm):
-    """View decorator: log in first, then every permission in ``perms`` or 403."""
+def _guard(perms: tuple[Perm, ...], passes):
+    """A view decorator: log in first, then ``passes(user)`` or 403."""
     def decorator(view):
         @wraps(view)
         @login_required
         def wrapped(*args, **kwargs):
-            if not all(allowed(current_user, p) for p in perms):
+            if not passes(current_user):
                 abort(403)
             return view(*args, **kwargs)
         wrapped.required_permissions = perms
         return wrapped
     return decorator
+
+
+def require(*perms: Perm):
+    """View decorator: log in first, then every permission in ``perms`` or 403."""
+    return _guard(perms, lambda user: all(allowed(user, p) for p in perms))
+
+
+def require_any(*perms: Perm):
+    """View decorator: log in first, then at least one permission in ``perms`` or 403."""
+    return _guard(perms, lambda user: allowed_any(user, *perms))
 
 
 def ensure_visible(obj_party_ids: set[int] | int | None, user=None):

@@ -23,7 +23,7 @@ from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError
 from portal.core.reminders import queue_grouped
-from portal.core.tasks import Totals, count_columns
+from portal.core.tasks import Totals, per_party, totals_by
 from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.parties.models import Party
@@ -233,23 +233,13 @@ def _active_tasks(version_ids):
                    AckTask.status != TaskStatus.CANCELLED, User.active.is_(True)))
 
 
-def _count_columns(today: date):
-    return count_columns(AckTask, today)
-
-
 def totals_by_version(version_ids, today: date | None = None, *,
                       party_id: int | None = None) -> dict[int, Totals]:
     """Task counts per version (optionally of one party), in one grouped query."""
-    today = today or local_today()
-    total, done, overdue = _count_columns(today)
-    q = (select(AckTask.standard_version_id, total, done, overdue).select_from(AckTask)
-         .join(User, AckTask.user_id == User.id)
-         .where(AckTask.standard_version_id.in_(list(version_ids)),
-                AckTask.status != TaskStatus.CANCELLED, User.active.is_(True))
-         .group_by(AckTask.standard_version_id))
+    scope = [AckTask.standard_version_id.in_(list(version_ids))]
     if party_id is not None:
-        q = q.where(AckTask.party_id == party_id)
-    return {r[0]: Totals(r[1] or 0, r[2] or 0, r[3] or 0) for r in db.session.execute(q)}
+        scope.append(AckTask.party_id == party_id)
+    return totals_by(AckTask, AckTask.standard_version_id, scope, today or local_today())
 
 
 def totals(version_ids, today: date | None = None, *, party_id: int | None = None) -> Totals:
@@ -269,31 +259,10 @@ def coverage_by_party(version: StandardVersion, today: date | None = None, *,
                       kind: str | None = None, search: str = "", only_incomplete: bool = False,
                       page: int = 1, per_page: int = 50) -> tuple[list[PartyCoverage], int]:
     """One row per party of the audience, least covered first; and how many parties match."""
-    today = today or local_today()
-    total, done, overdue = _count_columns(today)
-    q = (select(AckTask.party_id, total.label("total"), done.label("done"),
-                overdue.label("overdue"))
-         .select_from(AckTask).join(User, AckTask.user_id == User.id)
-         .join(Party, AckTask.party_id == Party.id)
-         .where(AckTask.standard_version_id == version.id,
-                AckTask.status != TaskStatus.CANCELLED, User.active.is_(True))
-         .group_by(AckTask.party_id, Party.code))
-    if kind:
-        q = q.where(Party.kind == kind)
-    if search:
-        like = f"%{search.strip()}%"
-        q = q.where(or_(Party.code.ilike(like), Party.name_zh.ilike(like),
-                        Party.name_en.ilike(like)))
-    if only_incomplete:
-        q = q.having(done < total)
-    count = db.session.scalar(select(func.count()).select_from(q.subquery()))
-    rows = db.session.execute(
-        q.order_by((done * 1.0 / total).asc(), overdue.desc(), Party.code)
-        .limit(per_page).offset((page - 1) * per_page)).all()
-    parties = {p.id: p for p in db.session.scalars(
-        select(Party).where(Party.id.in_([r.party_id for r in rows])))}
-    return ([PartyCoverage(parties[r.party_id], Totals(r.total, r.done or 0, r.overdue or 0))
-             for r in rows], count)
+    rows, count = per_party(AckTask, [AckTask.standard_version_id == version.id],
+                            today or local_today(), kind=kind, search=search,
+                            only_incomplete=only_incomplete, page=page, per_page=per_page)
+    return [PartyCoverage(party, t) for party, t in rows], count
 
 
 def overdue_tasks(version_ids, today: date | None = None, *, party_id: int | None = None,

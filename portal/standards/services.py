@@ -16,9 +16,8 @@ from portal.core.errors import ConflictError, ServiceError
 from portal.core.money import MoneyError, to_money
 from portal.core.permissions import ROLE_PERMISSIONS, Perm, allowed, party_scope
 from portal.extensions import db
-from portal.standards import campaigns
 from portal.parties.models import Party, PartyKind
-from portal.standards.rules import RuleKind, parse_rules
+from portal.standards import campaigns
 from portal.standards.models import (
     Acknowledgement,
     Clause,
@@ -28,6 +27,7 @@ from portal.standards.models import (
     StandardVersion,
     VersionStatus,
 )
+from portal.standards.rules import RuleKind, parse_rules
 
 CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 CLAUSE_NO_RE = re.compile(r"^\d+(\.\d+)*$")
@@ -421,10 +421,11 @@ def acknowledge(version: StandardVersion, user, *, ip: str, user_agent: str) -> 
     if acknowledgement_of(version, user) is not None:
         raise ServiceError(_("You already acknowledged %(label)s.", label=version.label))
     if version.standard.ack_requires_training:
-        from portal.training.certificates import courses_for, qualified_for
+        from portal.training.certificates import qualified_for
+        from portal.training.courses import linked_courses
 
         if not qualified_for(user, version):
-            courses = ", ".join(c.code for c in courses_for(version)) or "—"
+            courses = ", ".join(c.code for c in linked_courses(version.standard)) or "—"
             raise ServiceError(_("%(code)s can be acknowledged only after passing its training "
                                  "course (%(courses)s).", code=version.standard.code,
                                  courses=courses))

@@ -28,7 +28,6 @@ from portal.training.models import (
     CertificateVersion,
     Course,
     CourseMode,
-    CourseStandard,
     Enrolment,
     QuizAttempt,
     TrainingSession,
@@ -160,14 +159,6 @@ def qualified_for(user, version) -> bool:
         .where(Certificate.user_id == user.id, Certificate.revoked_at.is_(None),
                CertificateVersion.standard_version_id.in_(covering_versions(version)))).all()
     return any(c.state(today) == "valid" for c in certs)
-
-
-def courses_for(version) -> list[Course]:
-    from portal.training.models import CourseStatus
-
-    return db.session.scalars(select(Course).join(CourseStandard).where(
-        CourseStandard.standard_id == version.standard_id,
-        Course.status == CourseStatus.PUBLISHED).order_by(Course.code)).all()
 
 
 def verify_url(cert: Certificate) -> str:

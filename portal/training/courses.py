@@ -33,6 +33,10 @@ LIMITS = (("questions_per_attempt", 0, 200), ("pass_mark", 1, 100), ("max_attemp
           ("cooldown_minutes", 0, 10_080), ("due_days", 1, 365))
 
 
+_DEFAULTS = {"questions_per_attempt": 10, "pass_mark": 80, "max_attempts": 3,
+             "cooldown_minutes": 30, "due_days": 30}
+
+
 def _settings(kind, mode, numbers: dict, validity_months) -> tuple:
     try:
         kind, mode = CourseKind(kind), CourseMode(mode)
@@ -99,10 +103,6 @@ def create_course(*, code: str, title_zh: str, title_en: str = "", summary: str 
     return course
 
 
-_DEFAULTS = {"questions_per_attempt": 10, "pass_mark": 80, "max_attempts": 3,
-             "cooldown_minutes": 30, "due_days": 30}
-
-
 def update_course(course: Course, *, title_zh: str, title_en: str = "", summary: str = "",
                   kind: str, mode: str, standard_codes="", validity_months: int | None = None,
                   expected: int | None = None, **numbers) -> Course:
@@ -133,7 +133,7 @@ def update_course(course: Course, *, title_zh: str, title_en: str = "", summary:
             course.links.append(CourseStandard(standard=std,
                                                standard_version=_teachable_version(std)))
     if course.status is CourseStatus.PUBLISHED:
-        _check_ready(course)
+        check_ready(course)
     db.session.flush()
     after = course.snapshot()
     if after != before:
@@ -141,7 +141,7 @@ def update_course(course: Course, *, title_zh: str, title_en: str = "", summary:
     return course
 
 
-def _check_ready(course: Course) -> None:
+def check_ready(course: Course) -> None:
     """What a course needs before people can take it."""
     if course.mode is CourseMode.ONLINE and not course.lessons:
         raise ServiceError(_("An online course needs at least one lesson."))
@@ -158,7 +158,7 @@ def _check_ready(course: Course) -> None:
 def publish_course(course: Course, user) -> Course:
     if course.status is CourseStatus.PUBLISHED:
         raise ServiceError(_("This course is already published."))
-    _check_ready(course)
+    check_ready(course)
     before = course.status
     course.status = CourseStatus.PUBLISHED
     course.published_at = course.published_at or utcnow()

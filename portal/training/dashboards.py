@@ -99,8 +99,8 @@ def course_report(course_id: int):
     parties, n_parties = reports.by_party(course, kind=kind, search=search,
                                           only_incomplete=incomplete, page=page)
     overdue, n_overdue = reports.overdue(course_id=course.id, page=opage)
-    totals = reports.totals_by_course().get(course.id, reports.Totals())
-    rates = reports.rates_by_course().get(course.id, reports.Rates())
+    totals = reports.totals_by_course(course_id=course.id).get(course.id, reports.Totals())
+    rates = reports.rates_by_course(course_id=course.id).get(course.id, reports.Rates())
     return render_template("training/dash_course.html", course=course, totals=totals,
                            rates=rates, parties=Paged(parties, page, 50, n_parties),
                            overdue=Paged(overdue, opage, 50, n_overdue), kind=kind,

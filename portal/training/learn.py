@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.core.db import utcnow
-from portal.core.permissions import Perm, allowed, party_scope, require
+from portal.core.permissions import Perm, allowed, allowed_any, party_scope, require
 from portal.core.richtext import render
 from portal.core.timeutil import local_today
 from portal.core.web import ActionFailed, ConfirmForm, action, one_click
@@ -25,13 +25,9 @@ from portal.training.models import (
     TrainingSession,
     TrainingStatus,
 )
-from portal.training.views import bp
+from portal.training.views import READERS, bp
 
 verify_bp = Blueprint("verify", __name__)
-
-
-def _may_manage(user) -> bool:
-    return allowed(user, Perm.MANAGE_TRAINING) or allowed(user, Perm.VIEW_TRAINING_REPORTS)
 
 
 def _course_for_learner(course_id: int) -> tuple[Course, object]:
@@ -40,7 +36,7 @@ def _course_for_learner(course_id: int) -> tuple[Course, object]:
     if course is None:
         abort(404)
     task = assignments.task_of(course, current_user)
-    if _may_manage(current_user):
+    if allowed_any(current_user, *READERS):
         return course, task
     if course.status is not CourseStatus.PUBLISHED:
         abort(404)
@@ -87,7 +83,7 @@ def learn(course_id: int):
     return render_template("training/learn_course.html", course=course, task=task, st=st,
                            needs=needs, lessons=[(le, render(le.body)) for le in course.lessons],
                            attempts=quiz.attempts_of(course, current_user),
-                           upcoming=upcoming, my_seat=my_seat, seats=sessions.seats_taken,
+                           upcoming=upcoming, my_seat=my_seat,
                            confirm=ConfirmForm(), today=local_today(), now=utcnow())
 
 
@@ -197,7 +193,7 @@ def _certificate_or_404(cert_id: int) -> Certificate:
     cert = db.session.get(Certificate, cert_id)
     if cert is None:
         abort(404)
-    if cert.user_id == current_user.id or _may_manage(current_user):
+    if cert.user_id == current_user.id or allowed_any(current_user, *READERS):
         return cert
     if allowed(current_user, Perm.VIEW_TEAM_TRAINING) and cert.party_id is not None and \
             party_scope(current_user) == cert.party_id:

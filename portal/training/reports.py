@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import User
-from portal.core.tasks import Totals, count_columns, totals_of
+from portal.core.tasks import Totals, per_party, totals_by
 from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.parties.models import Party
@@ -27,19 +27,19 @@ from portal.training.models import (
 )
 
 
-def _tasks(today: date):
-    total, done, overdue = count_columns(TrainingTask, today)
-    return (select(TrainingTask.course_id, total, done, overdue).select_from(TrainingTask)
-            .join(User, TrainingTask.user_id == User.id)
-            .where(TrainingTask.status != TrainingStatus.CANCELLED, User.active.is_(True)))
-
-
-def totals_by_course(today: date | None = None, *, party_id: int | None = None
-                     ) -> dict[int, Totals]:
-    q = _tasks(today or local_today()).group_by(TrainingTask.course_id)
+def totals_by_course(today: date | None = None, *, party_id: int | None = None,
+                     course_id: int | None = None) -> dict[int, Totals]:
+    scope = []
     if party_id is not None:
-        q = q.where(TrainingTask.party_id == party_id)
-    return {r[0]: totals_of(r[1:]) for r in db.session.execute(q)}
+        scope.append(TrainingTask.party_id == party_id)
+    if course_id is not None:
+        scope.append(TrainingTask.course_id == course_id)
+    return totals_by(TrainingTask, TrainingTask.course_id, scope, today or local_today())
+
+
+def _passed():
+    """How many of the grouped attempts passed."""
+    return func.coalesce(func.sum(func.cast(QuizAttempt.passed, db.Integer)), 0)
 
 
 @dataclass
@@ -58,24 +58,26 @@ class Rates:
         return round(100 * self.first_try_passed / self.people, 1) if self.people else 0.0
 
 
-def rates_by_course(*, party_id: int | None = None) -> dict[int, Rates]:
+def rates_by_course(*, party_id: int | None = None, course_id: int | None = None
+                    ) -> dict[int, Rates]:
     """Pass rates per course: all submitted attempts, and people's first attempts."""
-    base = QuizAttempt.status == AttemptStatus.SUBMITTED
-    scope = [base] if party_id is None else [base, QuizAttempt.party_id == party_id]
-    passed = func.sum(func.cast(QuizAttempt.passed, db.Integer))
-    rates = {cid: Rates(n, int(p or 0)) for cid, n, p in db.session.execute(
-        select(QuizAttempt.course_id, func.count(QuizAttempt.id), passed)
+    scope = [QuizAttempt.status == AttemptStatus.SUBMITTED]
+    if party_id is not None:
+        scope.append(QuizAttempt.party_id == party_id)
+    if course_id is not None:
+        scope.append(QuizAttempt.course_id == course_id)
+    rates = {cid: Rates(n, p) for cid, n, p in db.session.execute(
+        select(QuizAttempt.course_id, func.count(QuizAttempt.id), _passed())
         .where(*scope).group_by(QuizAttempt.course_id))}
     first = (select(QuizAttempt.course_id, QuizAttempt.user_id,
                     func.min(QuizAttempt.id).label("first_id"))
              .where(*scope).group_by(QuizAttempt.course_id, QuizAttempt.user_id).subquery())
     for cid, people, ok in db.session.execute(
-            select(first.c.course_id, func.count(), func.sum(func.cast(QuizAttempt.passed,
-                                                                       db.Integer)))
+            select(first.c.course_id, func.count(), _passed())
             .join(QuizAttempt, QuizAttempt.id == first.c.first_id)
             .group_by(first.c.course_id)):
         r = rates.setdefault(cid, Rates())
-        r.people, r.first_try_passed = people, int(ok or 0)
+        r.people, r.first_try_passed = people, ok
     return rates
 
 
@@ -90,38 +92,18 @@ def by_party(course: Course, today: date | None = None, *, kind: str | None = No
              search: str = "", only_incomplete: bool = False, page: int = 1,
              per_page: int = 50) -> tuple[list[PartyRow], int]:
     """One row per party with people assigned the course, least complete first."""
-    today = today or local_today()
-    total, done, overdue = count_columns(TrainingTask, today)
-    q = (select(TrainingTask.party_id, total.label("total"), done.label("done"),
-                overdue.label("overdue"))
-         .select_from(TrainingTask).join(User, TrainingTask.user_id == User.id)
-         .outerjoin(Party, TrainingTask.party_id == Party.id)
-         .where(TrainingTask.course_id == course.id,
-                TrainingTask.status != TrainingStatus.CANCELLED, User.active.is_(True))
-         .group_by(TrainingTask.party_id, Party.code))
-    if kind:
-        q = q.where(Party.kind == kind)
-    if search:
-        like = f"%{search.strip()}%"
-        q = q.where(or_(Party.code.ilike(like), Party.name_zh.ilike(like),
-                        Party.name_en.ilike(like)))
-    if only_incomplete:
-        q = q.having(done < total)
-    count = db.session.scalar(select(func.count()).select_from(q.subquery()))
-    rows = db.session.execute(
-        q.order_by((done * 1.0 / total).asc(), overdue.desc(), Party.code)
-        .limit(per_page).offset((page - 1) * per_page)).all()
-    ids = [r.party_id for r in rows if r.party_id is not None]
-    parties = {p.id: p for p in db.session.scalars(select(Party).where(Party.id.in_(ids)))}
-    passed = func.sum(func.cast(QuizAttempt.passed, db.Integer))
-    rates = {pid: Rates(n, int(p or 0)) for pid, n, p in db.session.execute(
-        select(QuizAttempt.party_id, func.count(QuizAttempt.id), passed)
+    rows, count = per_party(TrainingTask, [TrainingTask.course_id == course.id],
+                            today or local_today(), kind=kind, search=search,
+                            only_incomplete=only_incomplete, page=page, per_page=per_page)
+    ids = [party.id for party, _t in rows if party is not None]
+    rates = {pid: Rates(n, p) for pid, n, p in db.session.execute(
+        select(QuizAttempt.party_id, func.count(QuizAttempt.id), _passed())
         .where(QuizAttempt.course_id == course.id,
                QuizAttempt.status == AttemptStatus.SUBMITTED,
                or_(QuizAttempt.party_id.in_(ids), QuizAttempt.party_id.is_(None)))
         .group_by(QuizAttempt.party_id))}
-    return ([PartyRow(parties.get(r.party_id), totals_of((r.total, r.done, r.overdue)),
-                      rates.get(r.party_id, Rates())) for r in rows], count)
+    return ([PartyRow(party, t, rates.get(party.id if party else None, Rates()))
+             for party, t in rows], count)
 
 
 def overdue(today: date | None = None, *, course_id: int | None = None,

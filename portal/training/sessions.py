@@ -78,6 +78,7 @@ def cancel_session(session: TrainingSession, reason: str) -> None:
 
 
 def seats_taken(session: TrainingSession) -> int:
+    """Counted in SQL under the session's lock (the ``seats_taken`` property may be stale)."""
     return db.session.scalar(select(func.count(Enrolment.id)).where(
         Enrolment.session_id == session.id, Enrolment.active.is_(True))) or 0
 

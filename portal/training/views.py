@@ -4,7 +4,6 @@ dashboards in ``dashboards.py``."""
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
@@ -18,7 +17,7 @@ from portal.accounts.models import User
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError
 from portal.core.i18n import select_timezone
-from portal.core.permissions import Perm, allowed, require
+from portal.core.permissions import Perm, require, require_any
 from portal.core.richtext import render
 from portal.core.timeutil import local_today
 from portal.core.uploads import Upload, store_image, uploads_of
@@ -62,16 +61,8 @@ def _status() -> int:
     return 400 if request.method == "POST" else 200
 
 
-def _course_reader(view):
-    """The course pages: CS who manage training, or who only read its reports (read-only)."""
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not (allowed(current_user, Perm.MANAGE_TRAINING)
-                or allowed(current_user, Perm.VIEW_TRAINING_REPORTS)):
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapped
+# The course pages: CS who manage training, or who only read its reports (read-only).
+READERS = (Perm.MANAGE_TRAINING, Perm.VIEW_TRAINING_REPORTS)
 
 
 def _back_or(default: str) -> str:
@@ -89,7 +80,7 @@ def _course_url(course_id: int) -> str:
 # --- courses ------------------------------------------------------------------------------
 
 @bp.get("/courses", endpoint="courses")
-@_course_reader
+@require_any(*READERS)
 def course_list():
     rows = db.session.scalars(
         select(Course).options(selectinload(Course.links)
@@ -132,14 +123,14 @@ def edit_course(course_id: int):
 def _readiness(course: Course) -> str | None:
     """Why the course cannot be published yet (the publishing service's own words)."""
     try:
-        courses._check_ready(course)
+        courses.check_ready(course)
     except ServiceError as err:
         return err.message
     return None
 
 
 @bp.get("/courses/<int:course_id>", endpoint="course")
-@_course_reader
+@require_any(*READERS)
 def course_detail(course_id: int):
     course = db.get_or_404(Course, course_id)
     history = db.session.scalars(
@@ -149,7 +140,7 @@ def course_detail(course_id: int):
         .order_by(CourseAssignment.active.desc(), CourseAssignment.id.desc())).all()
     return render_template(
         "training/course.html", course=course, assignments=history,
-        totals=reports.totals_by_course().get(course.id),
+        totals=reports.totals_by_course(course_id=course.id).get(course.id),
         problem=_readiness(course) if course.status is CourseStatus.DRAFT else None,
         confirm=ConfirmForm(), now=utcnow())
 
