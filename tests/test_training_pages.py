@@ -7,9 +7,10 @@ import re
 from sqlalchemy import select
 
 from portal.extensions import db
+from portal.training import assignments, quiz
 from portal.training.models import QuizAttempt
 from tests.factories import build_world
-from tests.test_training import _pass, _user, assign_carriers, make_course
+from tests.test_training import _pass, _user, answer_all, assign_carriers, make_course
 
 
 def _world(app):
@@ -88,3 +89,39 @@ def test_an_open_task_is_on_the_home_page(app, browser):
     _world(app)
     browser.login("staff.a")
     assert "TRN-DLV" in browser.get("/").get_data(as_text=True)
+
+
+def test_cs_finds_who_ran_out_of_attempts_grants_one_and_sees_certificates_to_revoke(
+        app, make_browser):
+    with app.test_request_context():
+        build_world(with_case=False)
+        course = make_course(questions=4, draw=4, max_attempts=1)
+        assign_carriers(course)
+        staff = _user("staff_a")
+        task = assignments.task_of(course, staff)
+        attempt = quiz.start_attempt(course, task, staff)
+        quiz.submit_attempt(attempt, answer_all(attempt, right=False), staff)
+        cert = _pass(course, _user("staff_b")).certificate
+        db.session.commit()
+        course_id, cert_id, task_id = course.id, cert.id, task.id
+    url = f"/training/reports/courses/{course_id}"
+    admin = make_browser()
+    admin.login("cs.admin")
+    stuck = admin.get(f"{url}?state=out_of_attempts").get_data(as_text=True)
+    assert "staff.a" in stuck and "staff.b" not in stuck and "1 / 1" in stuck
+    assert f"/training/tasks/{task_id}/grant-attempt" in stuck
+    everyone = admin.get(url).get_data(as_text=True)
+    assert f"/training/certificates/{cert_id}/revoke" in everyone
+    assert "staff.b" in admin.get(f"{url}?who=staff.b").get_data(as_text=True)
+    assert "staff.a" not in admin.get(f"{url}?who=staff.b").get_data(as_text=True)
+    resp = admin.post(f"/training/tasks/{task_id}/grant-attempt", {},
+                      headers={"Referer": f"http://localhost{url}?state=out_of_attempts"})
+    assert resp.status_code == 302
+    after = admin.get(f"{url}?state=out_of_attempts").get_data(as_text=True)
+    assert "staff.a" not in after
+    assert "1 / 2" in admin.get(f"{url}?who=staff.a").get_data(as_text=True)
+    # an auditor reads the same list but is offered neither action
+    auditor = make_browser()
+    auditor.login("auditor")
+    page = auditor.get(url).get_data(as_text=True)
+    assert "staff.b" in page and "/revoke" not in page and "grant-attempt" not in page

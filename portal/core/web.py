@@ -33,6 +33,7 @@ class ConfirmForm(FlaskForm):
 @dataclass
 class _Done:
     message: str | None = None
+    category: str = "success"     # "warning" for an outcome that worked but is not good news
 
 
 @contextmanager
@@ -65,7 +66,7 @@ def action(form=None, success: str | None = None):
         db.session.rollback()
         raise
     if done.message:
-        flash(done.message, "success")
+        flash(done.message, done.category)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from portal.core.permissions import Perm, require
 from portal.core.timeutil import local_today
-from portal.core.web import Paged, csv_response, int_arg
+from portal.core.web import ConfirmForm, Paged, csv_response, int_arg
 from portal.extensions import db
 from portal.parties.models import PartyKind
 from portal.training import reports
@@ -101,10 +101,17 @@ def course_report(course_id: int):
     overdue, n_overdue = reports.overdue(course_id=course.id, page=opage)
     totals = reports.totals_by_course(course_id=course.id).get(course.id, reports.Totals())
     rates = reports.rates_by_course(course_id=course.id).get(course.id, reports.Rates())
+    who = (request.args.get("who") or "").strip()[:50]
+    state = request.args.get("state") if request.args.get("state") in reports.LEARNER_FILTERS \
+        else ""
+    lpage = int_arg(request, "lpage")
+    people, n_people = reports.learners(course, search=who, state=state, page=lpage)
     return render_template("training/dash_course.html", course=course, totals=totals,
                            rates=rates, parties=Paged(parties, page, 50, n_parties),
                            overdue=Paged(overdue, opage, 50, n_overdue), kind=kind,
-                           search=search, incomplete=incomplete, kinds=kinds)
+                           search=search, incomplete=incomplete, kinds=kinds,
+                           people=Paged(people, lpage, 50, n_people), who=who, state=state,
+                           today=local_today(), confirm=ConfirmForm())
 
 
 @bp.get("/team")

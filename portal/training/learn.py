@@ -142,6 +142,7 @@ def submit_attempt(attempt_id: int):
             done.message = (_("Passed with %(score)d%%.", score=attempt.score) if attempt.passed
                             else _("Not passed: %(score)d%%, the pass mark is %(mark)d%%.",
                                    score=attempt.score, mark=attempt.course.pass_mark))
+            done.category = "success" if attempt.passed else "warning"
     except ActionFailed:
         return redirect(url_for("training.attempt", attempt_id=attempt.id))
     return redirect(url_for("training.result", attempt_id=attempt.id))

@@ -169,3 +169,60 @@ def tasks_of(user, statuses=(TrainingStatus.OPEN, TrainingStatus.DONE)) -> list[
                                                 Course.status == CourseStatus.PUBLISHED)
         .options(selectinload(TrainingTask.course), selectinload(TrainingTask.certificate))
         .order_by(TrainingTask.status.desc(), TrainingTask.due_on, TrainingTask.id)).all()
+
+
+@dataclass
+class LearnerRow:
+    task: TrainingTask
+    attempts: int                 # submitted in the current cycle
+
+    @property
+    def allowed(self) -> int:
+        return self.task.course.max_attempts + self.task.extra_attempts
+
+    @property
+    def out_of_attempts(self) -> bool:
+        return (self.task.status is TrainingStatus.OPEN and self.task.course.has_quiz
+                and self.attempts >= self.allowed)
+
+
+LEARNER_FILTERS = ("open", "overdue", "done", "out_of_attempts")
+
+
+def learners(course: Course, today: date | None = None, *, search: str = "",
+             state: str = "", page: int = 1, per_page: int = 50
+             ) -> tuple[list[LearnerRow], int]:
+    """The people holding a task for ``course``, with the attempts used in their current cycle,
+    for CS to grant another attempt or revoke a certificate; filtered and paged in SQL."""
+    today = today or local_today()
+    used = (select(func.count(QuizAttempt.id))
+            .where(QuizAttempt.course_id == TrainingTask.course_id,
+                   QuizAttempt.user_id == TrainingTask.user_id,
+                   QuizAttempt.status == AttemptStatus.SUBMITTED,
+                   QuizAttempt.started_at >= TrainingTask.opened_at)
+            .correlate(TrainingTask).scalar_subquery())
+    q = (select(TrainingTask, used.label("used")).join(User, TrainingTask.user_id == User.id)
+         .outerjoin(Party, TrainingTask.party_id == Party.id)
+         .where(TrainingTask.course_id == course.id,
+                TrainingTask.status != TrainingStatus.CANCELLED, User.active.is_(True)))
+    if search:
+        like = f"%{search}%"
+        q = q.where(or_(User.username.ilike(like), User.display_name.ilike(like),
+                        User.employee_no.ilike(like), Party.code.ilike(like),
+                        Party.name_zh.ilike(like)))
+    if state == "open":
+        q = q.where(TrainingTask.status == TrainingStatus.OPEN)
+    elif state == "overdue":
+        q = q.where(TrainingTask.status == TrainingStatus.OPEN, TrainingTask.due_on < today)
+    elif state == "done":
+        q = q.where(TrainingTask.status == TrainingStatus.DONE)
+    elif state == "out_of_attempts":
+        q = q.where(TrainingTask.status == TrainingStatus.OPEN,
+                    used >= course.max_attempts + TrainingTask.extra_attempts)
+    count = db.session.scalar(select(func.count()).select_from(q.subquery()))
+    rows = db.session.execute(
+        q.options(selectinload(TrainingTask.user), selectinload(TrainingTask.party),
+                  selectinload(TrainingTask.course), selectinload(TrainingTask.certificate))
+        .order_by(Party.code, User.username)
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    return [LearnerRow(task, n) for task, n in rows], count
