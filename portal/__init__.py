@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.cases.views import bp as cases_bp
     from portal.demo.cli import demo_cli
     from portal.hr.views import bp as hr_bp
+    from portal.intake.cli import intake_cli
     from portal.main.views import bp as main_bp
     from portal.parties.views import bp as parties_bp
     from portal.reports.views import bp as reports_bp
@@ -56,6 +57,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     for bp in (main_bp, accounts_bp, parties_bp, standards_bp, training_bp, cases_bp, hr_bp,
                reports_bp, audit_bp, verify_bp, files_bp):
         app.register_blueprint(bp)
-    for group in (audit_cli, standards_cli, demo_cli, worker_cli):
+    for group in (audit_cli, standards_cli, demo_cli, worker_cli, intake_cli):
         app.cli.add_command(group)
     return app

@@ -5,6 +5,14 @@ from portal.core.audit import AuditEvent  # noqa: F401
 from portal.core.outbox import OutboxMessage  # noqa: F401
 from portal.core.uploads import Upload  # noqa: F401
 from portal.hr.models import HrNotice  # noqa: F401
+from portal.intake.models import (  # noqa: F401
+    ApiToken,
+    Chase,
+    ImportBatch,
+    ImportRejection,
+    ShipmentVolume,
+    Ticket,
+)
 from portal.parties.models import Party  # noqa: F401
 from portal.standards.models import (  # noqa: F401
     Acknowledgement,

@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.db import Base, CreatedAtMixin, enum_column
@@ -13,6 +13,17 @@ from portal.core.db import Base, CreatedAtMixin, enum_column
 class CaseStatus(enum.StrEnum):
     OPEN = "open"
     RULED = "ruled"
+
+
+class ViolationStatus(enum.StrEnum):
+    PROPOSED = "proposed"      # by the rule engine, waiting in the review queue
+    CONFIRMED = "confirmed"    # in a case (recorded there by CS, or a proposal confirmed)
+    DISMISSED = "dismissed"    # CS said no, with a reason
+
+
+class ViolationSource(enum.StrEnum):
+    RULE = "rule"
+    MANUAL = "manual"
 
 
 class RulingStatus(enum.StrEnum):
@@ -80,33 +91,74 @@ class Case(CreatedAtMixin, Base):
 
 
 class Violation(Base):
-    """A breach of a clause by a party, recorded by CS with its evidence."""
+    """A breach of a clause by a party (违规记录): proposed by the rule engine from a ticket, or
+    recorded by CS in a case.
+
+    A proposal is keyed by ticket, standard, clause number and party, so evaluating a ticket again
+    revises it instead of adding another. The amounts are the clause's rules applied to the
+    ticket: what the customer is compensated and what the party is fined are kept apart. The
+    ``fact_*`` columns keep what triggered it, as it was when evaluated.
+    """
 
     __tablename__ = "violations"
-    __table_args__ = (CheckConstraint("occurrences > 0", name="occurrences_positive"),)
+    __table_args__ = (
+        CheckConstraint("occurrences > 0", name="occurrences_positive"),
+        UniqueConstraint("ticket_no", "standard_id", "clause_number", "party_id",
+                         name="uq_violations_ticket_clause_party"),
+        Index("ix_violations_status_party", "status", "party_id", "id"),
+        Index("ix_violations_party_clause_incident", "party_id", "standard_id", "clause_number",
+              "incident_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     clause_id: Mapped[int] = mapped_column(ForeignKey("clauses.id"), index=True)
     party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
     occurrences: Mapped[int] = mapped_column(default=1)
-    evidence: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text, default="")
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime]
+    status: Mapped[ViolationStatus] = mapped_column(enum_column(ViolationStatus),
+                                                   default=ViolationStatus.CONFIRMED)
+    source: Mapped[ViolationSource] = mapped_column(enum_column(ViolationSource),
+                                                   default=ViolationSource.MANUAL)
+    ticket_no: Mapped[str | None] = mapped_column(ForeignKey("tickets.ticket_no"))
+    standard_id: Mapped[int | None] = mapped_column(ForeignKey("standards.id"))
+    clause_number: Mapped[str] = mapped_column(String(20), default="")
+    check: Mapped[str] = mapped_column(String(20), default="")
+    incident_at: Mapped[datetime | None]
+    customer_compensation: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    party_fine: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    points: Mapped[int] = mapped_column(default=0)
+    repeat_no: Mapped[int] = mapped_column(default=1)         # nth breach within the window
+    multiplier: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal("1.00"))
+    tier_no: Mapped[int | None]
+    fact_from: Mapped[datetime | None]     # promised / requested
+    fact_to: Mapped[datetime | None]       # delivered / answered (or as of) / reported signed
+    fact_value: Mapped[int | None]         # days late / seconds to answer
+    fact_limit: Mapped[int | None]         # the limit in seconds
+    order_value: Mapped[Decimal | None]
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None]
+    dismiss_reason: Mapped[str] = mapped_column(Text, default="")
 
-    case: Mapped[Case] = relationship(back_populates="violations")
+    case: Mapped[Case | None] = relationship(back_populates="violations")
     clause = relationship("Clause")
     party = relationship("Party")
-    recorded_by = relationship("User")
+    standard = relationship("Standard")
+    recorded_by = relationship("User", foreign_keys=[recorded_by_id])
+    reviewed_by = relationship("User", foreign_keys=[reviewed_by_id])
 
     @property
     def fine(self) -> Decimal:
-        """The clause's fixed fine times the occurrences (zero for an unpriced clause)."""
-        return (self.clause.fine_per_occurrence or Decimal("0.00")) * self.occurrences
+        return self.party_fine
 
     def snapshot(self) -> dict:
         return {"case_id": self.case_id, "clause_id": self.clause_id, "party_id": self.party_id,
-                "occurrences": self.occurrences, "evidence": self.evidence}
+                "occurrences": self.occurrences, "evidence": self.evidence,
+                "status": self.status, "ticket_no": self.ticket_no,
+                "customer_compensation": self.customer_compensation,
+                "party_fine": self.party_fine, "points": self.points}
 
 
 class Ruling(Base):

@@ -74,9 +74,13 @@ def record_violation(case: Case, *, clause: Clause, party: Party, occurrences: i
     if not (evidence or "").strip():
         raise ServiceError(_("Evidence is required: say what happened and where it is "
                              "recorded."), "evidence")
+    version = clause.standard_version
     v = Violation(case=case, clause=clause, party=party, occurrences=occurrences,
                   evidence=evidence.strip(), recorded_by_id=user.id if user else None,
-                  recorded_at=utcnow())
+                  recorded_at=utcnow(), incident_at=case.incident_at,
+                  standard_id=version.standard_id, clause_number=clause.number,
+                  party_fine=(clause.fine_per_occurrence or Decimal("0.00")) * occurrences,
+                  points=clause.points_per_occurrence * occurrences)
     db.session.add(v)
     record("violation.recorded", v, after=v.snapshot())
     return v

@@ -96,7 +96,8 @@ def _build_draft(data: dict, draft: StandardVersion, path: Path) -> None:
         try:
             services.add_clause(draft, number=str(clause["number"]), title_zh=clause["title_zh"],
                                 title_en=clause.get("title_en", ""), body=clause["body_zh"],
-                                fine=clause.get("fine"), rules=clause.get("rules"))
+                                fine=clause.get("fine"), rules=clause.get("rules"),
+                                check=clause.get("check"))
         except ServiceError as err:
             raise StandardFileError(path, clause.get("_line"),
                                     _("clause %(number)s: %(reason)s", number=clause["number"],

@@ -210,6 +210,9 @@ class Clause(Base):
     title_zh: Mapped[str] = mapped_column(String(200))
     title_en: Mapped[str] = mapped_column(String(200), default="")
     body: Mapped[str] = mapped_column(Text, default="")
+    # which facts of a ticket the rule engine checks against this clause ("" = none; see
+    # ``intake.engine.CHECKS``); engine configuration, not part of the acknowledged text
+    check: Mapped[str] = mapped_column(String(20), default="")
 
     standard_version: Mapped[StandardVersion] = relationship(back_populates="clauses")
     rules: Mapped[list[PenaltyRule]] = relationship(

@@ -36,6 +36,44 @@ class RuleKind(enum.StrEnum):
     ESCALATION = "escalation"
 
 
+class Check(enum.StrEnum):
+    """Which facts of a complaint ticket the rule engine checks a clause against."""
+
+    FALSE_FEEDBACK = "false_feedback"   # reported signed, customer did not sign, no proxy
+    DAYS_LATE = "days_late"             # delivered after the promised calendar day
+    RESPONSE_TIME = "response_time"     # a CS request answered late or not at all
+
+
+def default_check(parsed_rules: list[dict]) -> str:
+    """The check a clause's rules imply: a days-late tier, or a time limit (answer a request)."""
+    kinds = {p["kind"] for p in parsed_rules}
+    if RuleKind.TIERED in kinds:
+        return Check.DAYS_LATE.value
+    if RuleKind.TIME_LIMIT in kinds:
+        return Check.RESPONSE_TIME.value
+    return ""
+
+
+def parse_check(value, parsed_rules: list[dict]) -> str:
+    if value in (None, ""):
+        return default_check(parsed_rules)
+    try:
+        check = Check(value)
+    except ValueError:
+        raise ServiceError(_("Unknown check %(check)s (use one of: %(checks)s).", check=value,
+                             checks=", ".join(c.value for c in Check)), "check") from None
+    kinds = {p["kind"] for p in parsed_rules}
+    if check is Check.DAYS_LATE and RuleKind.TIERED not in kinds:
+        raise ServiceError(_("The days-late check needs a tiered rule (days late -> amounts)."),
+                           "check")
+    if check is Check.RESPONSE_TIME and RuleKind.TIME_LIMIT not in kinds:
+        raise ServiceError(_("The response-time check needs a time_limit rule."), "check")
+    if check is Check.FALSE_FEEDBACK and not ({RuleKind.FIXED_FINE, RuleKind.POINTS} & kinds):
+        raise ServiceError(_("The false-feedback check needs a fine or points to apply."),
+                           "check")
+    return check.value
+
+
 class Measure(enum.StrEnum):
     DAYS_LATE = "days_late"
 

@@ -27,7 +27,7 @@ from portal.standards.models import (
     StandardVersion,
     VersionStatus,
 )
-from portal.standards.rules import RuleKind, parse_rules
+from portal.standards.rules import RuleKind, parse_check, parse_rules
 
 CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 CLAUSE_NO_RE = re.compile(r"^\d+(\.\d+)*$")
@@ -170,9 +170,11 @@ def _audience_kinds(audience: list[str]) -> list[PartyKind]:
 
 def add_clause(version: StandardVersion, *, number: str, title_zh: str, title_en: str = "",
                body: str = "", fine: Decimal | str | None = None,
-               rules: list[dict] | None = None) -> Clause:
+               rules: list[dict] | None = None, check: str | None = None) -> Clause:
     """Add a clause to a draft. ``fine`` is the short form of one fixed_fine rule; ``rules``
-    are rule dicts as in the standards files (checked by ``standards.rules.parse_rules``)."""
+    are rule dicts as in the standards files (checked by ``standards.rules.parse_rules``);
+    ``check`` says which ticket facts the rule engine checks it by (default: what the rules
+    imply, see ``standards.rules.default_check``)."""
     if version.is_frozen:
         raise ServiceError(_("Only a draft can be edited; a version in review or published "
                              "never changes: start a new draft."))
@@ -196,12 +198,12 @@ def add_clause(version: StandardVersion, *, number: str, title_zh: str, title_en
     parsed = parse_rules(rule_items)
     clause = Clause(standard_version=version, number=number, title_zh=title_zh.strip(),
                     title_en=(title_en or "").strip(), body=(body or "").strip(),
-                    position=len(version.clauses),
+                    position=len(version.clauses), check=parse_check(check, parsed),
                     rules=[PenaltyRule.from_parsed(p) for p in parsed])
     db.session.add(clause)
     record("clause.added", clause, after={
         "version_id": version.id, "number": number, "title_zh": clause.title_zh,
-        "rules": [r.describe_canonical() for r in clause.rules]})
+        "rules": [r.describe_canonical() for r in clause.rules], "check": clause.check})
     return clause
 
 
@@ -226,7 +228,7 @@ def new_draft(standard: Standard, effective_from: date, change_note: str = "", *
         for c in base.clauses:
             draft.clauses.append(Clause(
                 number=c.number, title_zh=c.title_zh, title_en=c.title_en, body=c.body,
-                position=c.position,
+                position=c.position, check=c.check,
                 rules=[r.copy() for r in c.rules]))
     record("standard_version.drafted", draft, after={"standard": standard.code,
                                                      "number": number, "material": material})
