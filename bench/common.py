@@ -61,7 +61,8 @@ def build_people(carriers: int, carrier_staff: int, merchants: int, merchant_sta
                            "password_hash": pw, "role": Role.PARTY_STAFF, "party_id": pid,
                            "locale": "zh_CN", "timezone": "Asia/Shanghai", "active": True,
                            "created_at": now})
-    db.session.execute(insert(User), people)
+    if people:
+        db.session.execute(insert(User), people)
     admin = create_user(username="bench.admin", display_name="管理员", password=PASSWORD,
                         role=Role.CS_ADMIN)
     sup = create_user(username="bench.sup", display_name="主管", password=PASSWORD,

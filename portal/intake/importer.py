@@ -256,6 +256,9 @@ def evaluate_tickets(where, scope) -> dict:
         rows = engine.calendar_rows(engine.calendar(db.session))
         if rows:
             conn.execute(sa.insert(cal), rows)
+        if conn.dialect.name == "postgresql":   # fresh tables have no statistics to plan by
+            conn.exec_driver_sql(f"ANALYZE {cal.name}")
+            conn.exec_driver_sql("ANALYZE tickets")
         engine.evaluate(conn, Ticket.__table__, cal, res, where)
         return engine.apply(conn, res, scope)
     finally:
