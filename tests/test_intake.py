@@ -26,14 +26,6 @@ TIERS = [{"kind": "tiered", "measure": "days_late", "tiers": [
     {"from": 3, "compensation": "order_value", "minimum": "10.00"}]}]
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    from flask_babel import force_locale
-
-    with force_locale("en"):
-        yield
-
-
 def rulebook(effective=date(2026, 1, 1)):
     """CAR-TKT for carriers: false feedback ¥500 + 6 points (x2 from the 3rd in 30 days),
     2-hour answer ¥50, days-late tiers ¥5 / ¥10 / the order value (at least ¥10)."""
@@ -271,7 +263,12 @@ def test_bad_rows_are_reported_by_line_and_the_good_ones_kept(world):
                    (5, "order_value", "negative"), (6, "carrier_signed", "bad_bool"),
                    (7, "ticket_no", "duplicate"), (8, "ticket_no", "required"),
                    (9, "carrier_code", "wrong_kind")]
-    assert "no party has this code" in services.rejection_text(batch.rejections[0])
+    from flask_babel import force_locale
+
+    with force_locale("en"):
+        assert "no party has this code" in services.rejection_text(batch.rejections[0])
+    with force_locale("zh_CN"):
+        assert "没有此编码的责任主体" in services.rejection_text(batch.rejections[0])
 
 
 def test_a_file_without_the_ticket_column_is_refused_and_nothing_stored(world):
