@@ -71,6 +71,13 @@ def _check_party_for_role(role: Role, party: Party | None) -> None:
                            "party_id")
 
 
+def active_staff(party_id: int) -> list[User]:
+    """A party's active people, by name (for its manager's team views)."""
+    return db.session.scalars(select(User).where(User.party_id == party_id,
+                                                 User.active.is_(True))
+                              .order_by(User.display_name)).all()
+
+
 def authenticate(username: str, password: str) -> User | None:
     user = db.session.scalar(
         select(User).where(func.lower(User.username) == (username or "").strip().lower()))

@@ -27,6 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.expression import FunctionElement
 
 from portal.cases.models import Violation, ViolationSource, ViolationStatus
@@ -73,6 +74,8 @@ def calendar(session, tz_name: str | None = None) -> list[Entry]:
     tz = zone(tz_name)
     versions = session.scalars(
         sa.select(StandardVersion).where(StandardVersion.status.in_(RELEASED))
+        .options(selectinload(StandardVersion.standard).selectinload(Standard.audiences),
+                 selectinload(StandardVersion.clauses).selectinload(Clause.rules))
         .order_by(StandardVersion.standard_id, StandardVersion.effective_from,
                   StandardVersion.number)).all()
     parties = session.execute(sa.select(Party.id, Party.kind)).all()
@@ -81,7 +84,7 @@ def calendar(session, tz_name: str | None = None) -> list[Entry]:
         by_standard.setdefault(v.standard_id, []).append(v)
     entries: list[Entry] = []
     for standard_id, chain in by_standard.items():
-        standard = session.get(Standard, standard_id)
+        standard = chain[0].standard
         kinds, named = set(standard.audience_kinds), standard.audience_party_ids
         party_ids = sorted(pid for pid, kind in parties if kind in kinds or pid in named)
         for i, v in enumerate(chain):
@@ -328,23 +331,3 @@ def apply(conn, result: sa.Table, scope, now: datetime | None = None) -> dict:
         fresh), execution_options={"preserve_rowcount": True}).rowcount
     return {"added": added, "revised": revised, "withdrawn": withdrawn}
 
-
-def describe_facts(row) -> dict:
-    """The triggering facts of a violation as plain data (for the API and the pages)."""
-    out = {"check": row.check}
-    if row.check == Check.DAYS_LATE:
-        out.update(promised_at=_iso(row.fact_from), delivered_at=_iso(row.fact_to),
-                   days_late=row.fact_value, tier=row.tier_no)
-    elif row.check == Check.FALSE_FEEDBACK:
-        out.update(reported_signed_at=_iso(row.fact_to), carrier_signed=True,
-                   customer_signed=False, proxy_signed=False)
-    elif row.check == Check.RESPONSE_TIME:
-        out.update(requested_at=_iso(row.fact_from), answered_or_as_of=_iso(row.fact_to),
-                   seconds=row.fact_value, limit_seconds=row.fact_limit)
-    if row.repeat_no and row.repeat_no > 1:
-        out["repeat_no"] = row.repeat_no
-    return out
-
-
-def _iso(moment) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None

@@ -67,13 +67,8 @@ VOLUME_FIELDS = [
 TICKET_NAMES = [f.name for f in TICKET_FIELDS]
 VOLUME_NAMES = [f.name for f in VOLUME_FIELDS]
 
-# reason codes stored with a rejected row; ``reasons()`` says them in the reader's language
-REASONS = ("missing_column", "required", "too_long", "unknown_party", "wrong_kind", "bad_time",
-           "bad_amount", "negative", "bad_bool", "bad_zone", "bad_int", "bad_date",
-           "duplicate", "response_before_request", "no_party", "bad_row", "not_object")
-
-
 def reasons() -> dict[str, str]:
+    """The reason codes stored with a rejected row, in the reader's language."""
     from flask_babel import gettext as _
 
     return {
@@ -133,9 +128,8 @@ class Parties:
 
         from portal.parties.models import Party
 
-        self.by_code = {code: (pid, kind.value if hasattr(kind, "value") else kind)
-                        for pid, code, kind in session.execute(
-                            select(Party.id, Party.code, Party.kind))}
+        self.by_code = {code: (pid, kind.value) for pid, code, kind in session.execute(
+            select(Party.id, Party.code, Party.kind))}
 
     def id_of(self, name: str, code: str, kind: str | None) -> int | None:
         if not code:

@@ -25,7 +25,6 @@ from portal.core.timeutil import zone
 from portal.extensions import db
 from portal.intake import engine
 from portal.intake.fields import (
-    TICKET_FIELDS,
     TICKET_NAMES,
     VOLUME_NAMES,
     Parties,
@@ -205,7 +204,7 @@ def import_tickets(batch: ImportBatch, rows: Iterable[tuple[int, dict | None]],
                 progress(line)
     if chunk:
         _store(chunk, batch, counts)
-    evaluated = evaluate_batch(batch)
+    evaluated = evaluate_batch(batch, counts)
     _finish(batch, counts, evaluated)
     return counts
 
@@ -237,15 +236,21 @@ def _store(chunk: list[dict], batch: ImportBatch, counts: Counts) -> None:
         counts.updated += len(changed)
 
 
-def evaluate_batch(batch: ImportBatch) -> dict:
+ANALYZE_AFTER = 10_000   # tickets written: enough to change the plans the engine gets
+
+
+def evaluate_batch(batch: ImportBatch, counts: Counts) -> dict:
     """Evaluate the tickets this batch created or changed."""
     t = Ticket.__table__
     return evaluate_tickets(lambda src: src.c.batch_id == batch.id,
-                            sa.select(t.c.ticket_no).where(t.c.batch_id == batch.id))
+                            sa.select(t.c.ticket_no).where(t.c.batch_id == batch.id),
+                            analyze=counts.created + counts.updated >= ANALYZE_AFTER)
 
 
-def evaluate_tickets(where, scope) -> dict:
-    """Run the engine over the tickets ``where`` selects and bring their proposals in line."""
+def evaluate_tickets(where, scope, *, analyze: bool = False) -> dict:
+    """Run the engine over the tickets ``where`` selects and bring their proposals in line.
+    ``analyze``: refresh the tickets table's statistics first (after a big import; fresh rows
+    without statistics get the engine's joins planned as nested loops, 100x slower)."""
     conn = db.session.connection()
     cal = engine.calendar_table("intake_engine_calendar", prefixes=["TEMPORARY"])
     res = engine.result_table("intake_engine_result", prefixes=["TEMPORARY"])
@@ -258,7 +263,8 @@ def evaluate_tickets(where, scope) -> dict:
             conn.execute(sa.insert(cal), rows)
         if conn.dialect.name == "postgresql":   # fresh tables have no statistics to plan by
             conn.exec_driver_sql(f"ANALYZE {cal.name}")
-            conn.exec_driver_sql("ANALYZE tickets")
+            if analyze:
+                conn.exec_driver_sql(f"ANALYZE {Ticket.__tablename__}")
         engine.evaluate(conn, Ticket.__table__, cal, res, where)
         return engine.apply(conn, res, scope)
     finally:
@@ -311,14 +317,14 @@ def import_volumes(batch: ImportBatch, rows: Iterable[tuple[int, dict | None]]) 
         if new:
             db.session.execute(sa.insert(v), new)
             counts.created += len(new)
-        for r in changed:
-            db.session.execute(sa.update(v).where(v.c.party_id == r["party_id"],
-                                                  v.c.day == r["day"])
-                               .values(orders=r["orders"], batch_id=batch.id))
-            counts.updated += 1
+        if changed:
+            db.session.execute(
+                sa.update(v).where(v.c.party_id == sa.bindparam("b_party"),
+                                   v.c.day == sa.bindparam("b_day"))
+                .values(orders=sa.bindparam("b_orders"), batch_id=batch.id),
+                [{"b_party": r["party_id"], "b_day": r["day"], "b_orders": r["orders"]}
+                 for r in changed])
+            counts.updated += len(changed)
     _finish(batch, counts, {})
     return counts
 
-
-def field_names() -> list[str]:
-    return [f.name for f in TICKET_FIELDS]

@@ -19,6 +19,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import User
+from portal.accounts.services import active_staff
 from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError
@@ -307,9 +308,7 @@ def tasks_of(user, *, statuses=(TaskStatus.OPEN,)) -> list[AckTask]:
 
 def team_matrix(party_id: int):
     """A party's staff and their tasks on the live versions addressed to the party."""
-    staff = db.session.scalars(select(User).where(User.party_id == party_id,
-                                                  User.active.is_(True))
-                               .order_by(User.display_name)).all()
+    staff = active_staff(party_id)
     tasks = db.session.scalars(
         select(AckTask).where(AckTask.party_id == party_id,
                               AckTask.status != TaskStatus.CANCELLED)

@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import User
+from portal.accounts.services import active_staff
 from portal.core.tasks import Totals, per_party, totals_by
 from portal.core.timeutil import local_today
 from portal.extensions import db
@@ -149,9 +150,7 @@ def export_rows(*, course_id: int | None = None, party_id: int | None = None,
 
 def team(party_id: int):
     """A party's active staff, the courses they hold tasks for, and each task."""
-    staff = db.session.scalars(select(User).where(User.party_id == party_id,
-                                                  User.active.is_(True))
-                               .order_by(User.display_name)).all()
+    staff = active_staff(party_id)
     tasks = db.session.scalars(
         select(TrainingTask).where(TrainingTask.party_id == party_id,
                                    TrainingTask.status != TrainingStatus.CANCELLED)
