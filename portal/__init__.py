@@ -43,7 +43,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.cases.views import bp as cases_bp
     from portal.demo.cli import demo_cli
     from portal.hr.views import bp as hr_bp
+    from portal.api.views import api_bp, tokens_bp
     from portal.intake.cli import intake_cli
+    from portal.intake.views import bp as intake_bp
     from portal.main.views import bp as main_bp
     from portal.parties.views import bp as parties_bp
     from portal.reports.views import bp as reports_bp
@@ -55,7 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.worker.cli import worker_cli
 
     for bp in (main_bp, accounts_bp, parties_bp, standards_bp, training_bp, cases_bp, hr_bp,
-               reports_bp, audit_bp, verify_bp, files_bp):
+               reports_bp, audit_bp, verify_bp, files_bp, intake_bp, api_bp, tokens_bp):
         app.register_blueprint(bp)
     for group in (audit_cli, standards_cli, demo_cli, worker_cli, intake_cli):
         app.cli.add_command(group)

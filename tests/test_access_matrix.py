@@ -197,6 +197,9 @@ MATRIX = {
     ("GET", "training.team"): ("/training/team", expect(MANAGERS)),
     ("GET", "verify.verify_form"): ("/verify", {u: 200 for u in USERS}),
     ("GET", "verify.verify"): ("/verify/{cert_code}", {u: 200 for u in USERS}),
+    # --- intake: upload and import batches ---
+    # --- intake: review and follow-up queues ---
+    # --- api tokens (HTML) and the JSON API ---
 }
 
 

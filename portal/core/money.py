@@ -22,7 +22,7 @@ def to_money(value) -> Decimal:
 
     Floats are refused: a binary fraction is not an amount of money.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise MoneyError(f"not a money amount: {value!r} (use Decimal or a string)")
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
@@ -52,3 +52,11 @@ def split_by_shares(total: Decimal, percents: list[int]) -> list[Decimal]:
         largest = max(range(len(percents)), key=lambda i: (percents[i], -i))
         parts[largest] += remainder
     return parts
+
+
+def format_yuan(value) -> str:
+    """Yuan as ¥1,234.50 in both languages (the portal's one currency); None as a dash."""
+    if value is None:
+        return "—"
+    value = Decimal(value)
+    return ("-" if value < 0 else "") + f"¥{abs(value):,.2f}"

@@ -48,12 +48,16 @@ class Perm(enum.StrEnum):
     VIEW_TEAM_TRAINING = "view_team_training"  # a party's manager: their own staff only
     PRINT_REPORTS = "print_reports"
     VIEW_AUDIT_LOG = "view_audit_log"
+    VIEW_INTAKE = "view_intake"                # import batches, review and follow-up queues
+    IMPORT_TICKETS = "import_tickets"          # upload ticket and volume files
+    MANAGE_API_TOKENS = "manage_api_tokens"    # issue and revoke integration tokens
 
 
 _CS_READ = {Perm.VIEW_PARTIES, Perm.VIEW_STANDARDS, Perm.VIEW_ACK_COVERAGE, Perm.VIEW_CASES,
             Perm.VIEW_PENALTIES, Perm.VIEW_HR_NOTICES, Perm.PRINT_REPORTS,
-            Perm.VIEW_TRAINING_REPORTS}
-_CS_WORK = _CS_READ | {Perm.HANDLE_CASES, Perm.TAKE_TRAINING, Perm.RECORD_ATTENDANCE}
+            Perm.VIEW_TRAINING_REPORTS, Perm.VIEW_INTAKE}
+_CS_WORK = _CS_READ | {Perm.HANDLE_CASES, Perm.TAKE_TRAINING, Perm.RECORD_ATTENDANCE,
+                       Perm.IMPORT_TICKETS}
 _PARTY = {Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES, Perm.VIEW_PENALTIES,
           Perm.TAKE_TRAINING}
 
@@ -61,7 +65,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.CS_ADMIN: frozenset(_CS_WORK | {Perm.MANAGE_PARTIES, Perm.MANAGE_USERS,
                                          Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
                                          Perm.PUBLISH_STANDARDS, Perm.VIEW_AUDIT_LOG,
-                                         Perm.MANAGE_TRAINING}),
+                                         Perm.MANAGE_TRAINING, Perm.MANAGE_API_TOKENS}),
     Role.CS_SUPERVISOR: frozenset(_CS_WORK | {Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
                                               Perm.PUBLISH_STANDARDS, Perm.MANAGE_TRAINING}),
     Role.CS_OFFICER: frozenset(_CS_WORK),

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal.core import i18n
+from portal.core.money import format_yuan
 from portal.core.permissions import Perm, Role, allowed
 from portal.core.timeutil import local_today
 from portal.extensions import db, login_manager
@@ -31,11 +32,7 @@ def init_app(app):
 
     @app.template_filter("money")
     def money(value: Decimal | None) -> str:
-        """Yuan as ¥1,234.50 in both languages (the portal's one currency)."""
-        if value is None:
-            return "—"
-        value = Decimal(value)
-        return ("-" if value < 0 else "") + f"¥{abs(value):,.2f}"
+        return format_yuan(value)
 
     @app.template_filter("dt")
     def dt(value: datetime | None) -> str:

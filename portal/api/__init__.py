@@ -1,0 +1,1 @@
+"""The JSON API for other systems (/api/v1) and the page where CS admins manage its tokens."""
