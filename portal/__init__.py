@@ -38,12 +38,13 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     import portal.models  # noqa: F401  (register every table)
     from portal.accounts.views import bp as accounts_bp
+    from portal.api.cli import tokens_cli
+    from portal.api.views import api_bp, tokens_bp
     from portal.audit.cli import audit_cli
     from portal.audit.views import bp as audit_bp
     from portal.cases.views import bp as cases_bp
     from portal.demo.cli import demo_cli
     from portal.hr.views import bp as hr_bp
-    from portal.api.views import api_bp, tokens_bp
     from portal.intake.cli import intake_cli
     from portal.intake.views import bp as intake_bp
     from portal.main.views import bp as main_bp
@@ -59,6 +60,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     for bp in (main_bp, accounts_bp, parties_bp, standards_bp, training_bp, cases_bp, hr_bp,
                reports_bp, audit_bp, verify_bp, files_bp, intake_bp, api_bp, tokens_bp):
         app.register_blueprint(bp)
-    for group in (audit_cli, standards_cli, demo_cli, worker_cli, intake_cli):
+    csrf.exempt(api_bp)  # token-authenticated JSON, no session: no CSRF token to send
+    for group in (audit_cli, standards_cli, demo_cli, worker_cli, intake_cli,
+                  tokens_cli):
         app.cli.add_command(group)
     return app
