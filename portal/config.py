@@ -77,6 +77,8 @@ def defaults(instance_path: Path) -> dict:
         # MAX_CONTENT_LENGTH are refused before they are read.
         "UPLOAD_MAX_BYTES": int(os.environ.get("UPLOAD_MAX_BYTES", str(5_000_000))),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(16_000_000))),
+        # Ticket and volume files uploaded for import (read as a stream, stored while imported)
+        "IMPORT_MAX_BYTES": int(os.environ.get("IMPORT_MAX_BYTES", str(1_000_000_000))),
         # Address used in emails for links back to the portal.
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
     }

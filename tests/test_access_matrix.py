@@ -198,8 +198,29 @@ MATRIX = {
     ("GET", "verify.verify_form"): ("/verify", {u: 200 for u in USERS}),
     ("GET", "verify.verify"): ("/verify/{cert_code}", {u: 200 for u in USERS}),
     # --- intake: upload and import batches ---
+    ("GET", "intake.index"): ("/intake/", expect(READ)),
+    ("POST", "intake.index"): ("/intake/", expect(CS)),   # no file: the form again
+    ("GET", "intake.batch"): ("/intake/batches/{batch}", expect(READ)),
+    ("GET", "intake.progress"): ("/intake/batches/{batch}/progress", expect(READ)),
+    ("GET", "intake.rejections_csv"): ("/intake/batches/{batch}/rejections.csv", expect(READ)),
     # --- intake: review and follow-up queues ---
+    ("GET", "intake.review_queue"): ("/intake/review", expect(READ)),
+    ("POST", "intake.review_confirm"): ("/intake/review/confirm", expect(CS, ok_code=400)),
+    ("POST", "intake.review_merge"): ("/intake/review/merge", expect(CS, ok_code=400)),
+    ("POST", "intake.review_dismiss"): ("/intake/review/dismiss", expect(CS, ok_code=400)),
+    ("GET", "intake.follow_up"): ("/intake/follow-up", expect(READ)),
+    ("GET", "intake.follow_up_carrier"): ("/intake/follow-up/{carrier_a}", expect(READ)),
+    ("POST", "intake.chase"): ("/intake/follow-up/{carrier_a}/chase", expect(CS, ok_code=400)),
     # --- api tokens (HTML) and the JSON API ---
+    # the empty issue form answers 400; revoking token 0 (none) shows the check comes first;
+    # the JSON API ignores the session: no token, 401 for everyone
+    ("GET", "tokens.index"): ("/admin/api-tokens/", expect({"cs_admin"})),
+    ("POST", "tokens.index"): ("/admin/api-tokens/", expect({"cs_admin"}, ok_code=400)),
+    ("POST", "tokens.revoke"): ("/admin/api-tokens/0/revoke", expect({"cs_admin"},
+                                                                     ok_code=404)),
+    ("POST", "api.import_tickets"): ("/api/v1/tickets", {u: 401 for u in USERS}),
+    ("GET", "api.violations"): ("/api/v1/violations", {u: 401 for u in USERS}),
+    ("GET", "api.openapi_document"): ("/api/v1/openapi.json", {u: 200 for u in USERS}),
 }
 
 
@@ -219,7 +240,19 @@ def world(app):
         world = build_world()
         world.ids.update(build_training())
         world.ids.update(_course_writing(world.ids))
+        world.ids["batch"] = _import_batch()
         return world
+
+
+def _import_batch() -> int:
+    from portal.extensions import db
+    from portal.intake.models import BatchKind, BatchSource, BatchStatus, ImportBatch
+
+    batch = ImportBatch(kind=BatchKind.TICKETS, source=BatchSource.CLI, filename="t.csv",
+                        status=BatchStatus.DONE)
+    db.session.add(batch)
+    db.session.commit()
+    return batch.id
 
 
 def _course_writing(ids: dict) -> dict:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import select
 
@@ -101,11 +101,14 @@ def load_demo(months: int = 4, seed: int = 20261123) -> dict:
     load_training(users, start)
     n_cases = _cases(parties, users, rng, start, months)
     _version_in_review(users["supervisor"])
+    from portal.demo.tickets import load_tickets
+
+    intake = load_tickets(users["officer"], rng)
     with acting_as(users["admin"]):  # joined this week: inherits the carriers' reading tasks
         create_user(username="sf.new", display_name="新员工 方圆(顺丰)", password=DEMO_PASSWORD,
                     role=Role.PARTY_STAFF, party=parties["C001"], email="sf.new@example.com")
     db.session.commit()
-    return {"parties": len(parties), "users": len(users), "cases": n_cases}
+    return {"parties": len(parties), "users": len(users), "cases": n_cases, **intake}
 
 
 def _acknowledge_some(users, rng, start):
@@ -117,7 +120,7 @@ def _acknowledge_some(users, rng, start):
             if v and std.addresses(user.party):
                 with frozen_time(start + timedelta(days=rng.randint(1, 20), hours=3)), \
                         acting_as(user):
-                    acknowledge(v, user, ip="10.8.%d.%d" % (rng.randint(0, 9), rng.randint(2, 250)),
+                    acknowledge(v, user, ip=f"10.8.{rng.randint(0, 9)}.{rng.randint(2, 250)}",
                                 user_agent="Mozilla/5.0 (demo)")
 
 

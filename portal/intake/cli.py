@@ -16,10 +16,9 @@ intake_cli = AppGroup("intake", help="Complaint tickets, shipment volumes and th
 
 
 def _run(path: Path, kind: BatchKind, lang: str) -> None:
-    data = path.read_bytes()
-    with force_locale(lang):
+    with force_locale(lang), path.open("rb") as stream:
         try:
-            batch = services.run_import(data, path.name, kind, BatchSource.CLI)
+            batch = services.run_import(stream, path.name, kind, BatchSource.CLI)
         except services.ImportRefused as err:
             db.session.rollback()
             raise click.ClickException(err.message) from None

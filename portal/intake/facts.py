@@ -60,7 +60,9 @@ def describe(v, tz: ZoneInfo, ticket=None) -> str:
     if v.repeat_no and v.repeat_no > 1 and v.multiplier and v.multiplier != 1:
         amounts.append(_("repeat no. %(n)d in the window: fine ×%(m)s", n=v.repeat_no,
                          m=f"{v.multiplier.normalize():f}"))
-    return text + ("; " + ", ".join(amounts) if amounts else "")
+    if not amounts:
+        return text
+    return _("%(facts)s; %(amounts)s", facts=text, amounts=_(", ").join(amounts))
 
 
 def as_data(v) -> dict:

@@ -114,9 +114,17 @@ def _zone(name: str) -> ZoneInfo | None:
 
 
 def parse_time(text: str, tz: ZoneInfo) -> datetime:
+    """A local time without an offset is read in ``tz`` as PostgreSQL reads it, so both import
+    paths agree: a time in the hour repeated when clocks go back is the later one (standard
+    time), a time in the hour skipped when they go forward takes the offset before the jump."""
     value = datetime.fromisoformat(text.replace("/", "-"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
+        first, later = value.replace(tzinfo=tz), value.replace(tzinfo=tz, fold=1)
+        value = first
+        if first.utcoffset() != later.utcoffset():
+            round_trip = later.astimezone(UTC).astimezone(tz).replace(tzinfo=None, fold=0)
+            if round_trip == value.replace(tzinfo=None):   # repeated, not skipped
+                value = later
     return value.astimezone(UTC)
 
 

@@ -72,14 +72,44 @@ class Counts:
 
 # --- reading files ---------------------------------------------------------------------------
 
-def decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else GB18030 as saved by Chinese Excel."""
+def sniff_encoding(stream) -> str:
+    """UTF-8 (with or without BOM), else GB18030 as saved by Chinese Excel: the whole file is
+    decoded once, block by block, to be sure (a file can be ASCII for a million rows and
+    Chinese after). The stream is left at its start."""
+    import codecs
+
     for encoding in ("utf-8-sig", "gb18030"):
+        stream.seek(0)
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            return data.decode(encoding)
+            while block := stream.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
+        stream.seek(0)
+        return encoding
     raise FileProblem("encoding")
+
+
+def read_header(stream, encoding: str, required: Iterable[str]) -> list[str]:
+    """The column names of a CSV file; the stream is left at its start."""
+    stream.seek(0)
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    try:
+        header = next(csv.reader(text))
+    except StopIteration:
+        raise FileProblem("empty") from None
+    except (csv.Error, UnicodeDecodeError):
+        raise FileProblem("not_csv") from None
+    finally:
+        text.detach()
+        stream.seek(0)
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    missing = [n for n in required if n not in header]
+    if missing:
+        raise FileProblem("missing:" + ",".join(missing))
+    return header
 
 
 def read_csv(text: str | io.TextIOBase, names: list[str],
@@ -113,13 +143,13 @@ def read_csv(text: str | io.TextIOBase, names: list[str],
         yield line + 1, None
 
 
-def read_xlsx(data: bytes, names: list[str], required: Iterable[str]
+def read_xlsx(stream, names: list[str], required: Iterable[str]
               ) -> Iterator[tuple[int, dict]]:
     """The first sheet of a workbook, read as a stream (openpyxl read-only mode)."""
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        book = load_workbook(stream, read_only=True, data_only=True)
     except Exception:  # noqa: BLE001  any unreadable workbook is the same problem to the user
         raise FileProblem("not_xlsx") from None
     rows = book.worksheets[0].iter_rows(values_only=True)
@@ -149,12 +179,52 @@ def _cell(value) -> str:
     return str(value)
 
 
-def rows_from_file(data: bytes, filename: str, kind: BatchKind) -> Iterator[tuple[int, dict]]:
+def is_xlsx(stream, filename: str) -> bool:
+    stream.seek(0)
+    magic = stream.read(4)
+    stream.seek(0)
+    return filename.lower().endswith(".xlsx") or magic == b"PK\x03\x04"
+
+
+def rows_from_file(stream, filename: str, kind: BatchKind) -> Iterator[tuple[int, dict]]:
+    """(line, row) pairs of a CSV or XLSX file, read as a stream (a binary, seekable file)."""
     names = TICKET_NAMES if kind is BatchKind.TICKETS else VOLUME_NAMES
     required = ["ticket_no"] if kind is BatchKind.TICKETS else VOLUME_NAMES
-    if filename.lower().endswith(".xlsx") or data[:4] == b"PK\x03\x04":
-        return read_xlsx(data, names, required)
-    return read_csv(decode(data), names, required)
+    if is_xlsx(stream, filename):
+        return read_xlsx(stream, names, required)
+    encoding = sniff_encoding(stream)
+    read_header(stream, encoding, required)    # refuse a bad file before anything is stored
+    return read_csv(io.TextIOWrapper(stream, encoding=encoding, newline=""), names, required)
+
+
+def import_file(batch: ImportBatch, stream, filename: str, kind: BatchKind,
+                progress=None) -> Counts:
+    """Import one file (a binary, seekable stream); on PostgreSQL a CSV file of tickets takes
+    the COPY path (``intake.fastpath``). Raises ``FileProblem`` before storing anything."""
+    if (kind is BatchKind.TICKETS and db.session.get_bind().dialect.name == "postgresql"
+            and not is_xlsx(stream, filename)):
+        encoding = sniff_encoding(stream)
+        header = read_header(stream, encoding, ["ticket_no"])
+        return import_tickets_fast(batch, stream, encoding, header, progress)
+    rows = rows_from_file(stream, filename, kind)
+    if kind is BatchKind.TICKETS:
+        return import_tickets(batch, rows, progress=progress)
+    return import_volumes(batch, rows)
+
+
+def import_tickets_fast(batch: ImportBatch, stream, encoding: str, header: list[str],
+                        progress=None) -> Counts:
+    from flask import current_app
+
+    from portal.intake import fastpath
+
+    counts = Counts()
+    tz = zone(current_app.config.get("PORTAL_DEFAULT_TIMEZONE"))
+    fastpath.import_csv(batch, stream, encoding, header, counts, default_zone=tz.key,
+                        captured_at=utcnow(), progress=progress)
+    evaluated = evaluate_batch(batch, counts)
+    _finish(batch, counts, evaluated)
+    return counts
 
 
 # --- importing -------------------------------------------------------------------------------
@@ -186,27 +256,37 @@ def import_tickets(batch: ImportBatch, rows: Iterable[tuple[int, dict | None]],
         if not isinstance(raw, dict):
             counts.reject(line, RowError("", "not_object"))
             continue
-        ticket_no = str(raw.get("ticket_no") or "").strip()
-        try:
-            row = parse_ticket(raw, parties, tz, now)
-        except RowError as err:
-            counts.reject(line, err, ticket_no)
+        row = accept(line, raw, parties, tz, now, seen, counts)
+        if row is None:
             continue
-        if row["ticket_no"] in seen:
-            counts.reject(line, RowError("ticket_no", "duplicate", ticket_no), ticket_no)
-            continue
-        seen.add(row["ticket_no"])
         chunk.append(row)
         if len(chunk) >= CHUNK:
             _store(chunk, batch, counts)
             chunk = []
             if progress:
-                progress(line)
+                progress()
     if chunk:
         _store(chunk, batch, counts)
     evaluated = evaluate_batch(batch, counts)
     _finish(batch, counts, evaluated)
     return counts
+
+
+def accept(line: int, raw: dict, parties: Parties, tz, captured_at, seen: set[str],
+           counts: Counts) -> dict | None:
+    """The parsed row, or None if it is rejected (counted in ``counts``): a bad row, or a
+    ticket number already taken in this batch (``seen``, updated)."""
+    ticket_no = str(raw.get("ticket_no") or "").strip()
+    try:
+        row = parse_ticket(raw, parties, tz, captured_at)
+    except RowError as err:
+        counts.reject(line, err, ticket_no)
+        return None
+    if row["ticket_no"] in seen:
+        counts.reject(line, RowError("ticket_no", "duplicate", ticket_no), ticket_no)
+        return None
+    seen.add(row["ticket_no"])
+    return row
 
 
 def _store(chunk: list[dict], batch: ImportBatch, counts: Counts) -> None:

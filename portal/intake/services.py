@@ -1,17 +1,35 @@
 """Intake operations the views, the API and the CLI share."""
 from __future__ import annotations
 
+import io
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
 from flask_babel import gettext as _
 
-from portal.core.audit import record
+from portal.core.audit import acting_as, record
+from portal.core.db import utcnow
 from portal.core.errors import ServiceError
+from portal.extensions import db
 from portal.intake import importer
 from portal.intake.fields import reasons
-from portal.intake.models import BatchKind, BatchSource, ImportBatch, ImportRejection
+from portal.intake.models import (
+    BatchKind,
+    BatchSource,
+    BatchStatus,
+    ImportBatch,
+    ImportRejection,
+)
 
 
 class ImportRefused(ServiceError):
-    pass
+    """The file as a whole cannot be imported; ``problem`` is the code of why."""
+
+    def __init__(self, message: str, problem: str = ""):
+        super().__init__(message)
+        self.problem = problem
 
 
 def file_problem_text(problem: str) -> str:
@@ -23,24 +41,147 @@ def file_problem_text(problem: str) -> str:
         "empty": _("The file is empty."),
         "not_csv": _("The file is not a CSV file."),
         "not_xlsx": _("The file is not a readable XLSX workbook."),
+        "failed": _("The import failed on an unexpected error; nothing of it was stored. The "
+                    "error is in the server log."),
     }.get(problem, problem)
 
 
-def run_import(data: bytes, filename: str, kind: BatchKind, source: BatchSource, *, user=None,
-               token=None, progress=None) -> ImportBatch:
-    """Read and import one file; raises ``ImportRefused`` if the file as a whole is unusable
-    (nothing is stored then)."""
-    batch = importer.new_batch(kind, source, filename=filename, user=user, token=token,
-                               size=len(data))
+def run_import(source, filename: str, kind: BatchKind, origin: BatchSource, *, user=None,
+               token=None, progress=None, batch: ImportBatch | None = None) -> ImportBatch:
+    """Import one file, given as bytes or as a binary, seekable file (read as a stream, never
+    whole); raises ``ImportRefused`` if the file as a whole is unusable (nothing is stored
+    then). ``progress()`` is called now and then while the file is read. ``batch``: one
+    already recorded (an upload waiting in the background), else a new one."""
+    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    if batch is None:
+        batch = importer.new_batch(kind, origin, filename=filename, user=user, token=token,
+                                   size=size)
+    else:
+        batch.status, batch.started_at, batch.size_bytes = BatchStatus.RUNNING, utcnow(), size
     try:
-        rows = importer.rows_from_file(data, filename, kind)
-        if kind is BatchKind.TICKETS:
-            importer.import_tickets(batch, rows, progress=progress)
-        else:
-            importer.import_volumes(batch, rows)
+        importer.import_file(batch, stream, filename, kind, progress=progress)
     except importer.FileProblem as err:
-        raise ImportRefused(file_problem_text(str(err))) from None
+        raise ImportRefused(file_problem_text(str(err)), problem=str(err)) from None
     return batch
+
+
+# --- uploads: stored, then imported in the background ----------------------------------------
+
+UPLOAD_SUFFIXES = (".csv", ".xlsx")
+
+
+def upload_dir() -> Path:
+    path = Path(current_app.instance_path) / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def accept_upload(storage, kind: BatchKind, user) -> tuple[ImportBatch, Path]:
+    """Keep an uploaded file under a generated name (outside the web root) and record its
+    batch, waiting; the caller commits, then starts ``run_upload``."""
+    name = (storage.filename or "").strip() if storage is not None else ""
+    if not name:
+        raise ServiceError(_("Choose a file to upload."), "file")
+    if not name.lower().endswith(UPLOAD_SUFFIXES):
+        raise ServiceError(_("Upload a CSV (.csv) or Excel (.xlsx) file; %(name)s is neither.",
+                             name=name), "file")
+    path = upload_dir() / f"{uuid.uuid4().hex}{Path(name).suffix.lower()}"
+    storage.save(path)
+    size = path.stat().st_size
+    if size == 0:
+        path.unlink()
+        raise ServiceError(_("The file is empty."), "file")
+    batch = ImportBatch(kind=kind, source=BatchSource.UPLOAD, filename=name[:200],
+                        user_id=user.id, size_bytes=size, status=BatchStatus.QUEUED)
+    db.session.add(batch)
+    db.session.flush()
+    record("import_batch.queued", batch, after=batch.snapshot())
+    return batch, path
+
+
+# How far the running uploads have read, for the progress bar: in this process, and written
+# to the batch row (its own short transaction, at most twice a second) on PostgreSQL so that a
+# page served by another process sees it too. SQLite holds one writer at a time, so there the
+# bar is fed from memory only.
+_progress: dict[int, int] = {}
+
+
+def progress_of(batch: ImportBatch) -> int:
+    """Bytes read so far."""
+    return max(_progress.get(batch.id, 0), batch.bytes_read or 0)
+
+
+def run_upload(batch_id: int, path: Path) -> None:
+    """Import an uploaded file (in a background thread, inside an app context): one
+    transaction; a refused or failed file leaves the batch marked failed with the reason."""
+    import logging
+    import time
+
+    batch = db.session.get(ImportBatch, batch_id)
+    user = batch.user
+    shared = db.engine.dialect.name == "postgresql"
+    last = [0.0]
+
+    def progress():
+        done = stream.tell()
+        _progress[batch_id] = done
+        now = time.monotonic()
+        if shared and now - last[0] > 0.5:
+            last[0] = now
+            with db.engine.begin() as conn:
+                conn.execute(sa.update(ImportBatch.__table__).where(
+                    ImportBatch.__table__.c.id == batch_id).values(bytes_read=done))
+
+    try:
+        with acting_as(user), path.open("rb") as stream:
+            run_import(stream, batch.filename, batch.kind, BatchSource.UPLOAD, user=user,
+                       progress=progress, batch=batch)
+            db.session.commit()
+    except ImportRefused as err:
+        db.session.rollback()
+        _fail(batch_id, err.problem)
+    except Exception:
+        db.session.rollback()
+        logging.getLogger(__name__).exception("import of batch %s failed", batch_id)
+        _fail(batch_id, "failed")
+    finally:
+        _progress.pop(batch_id, None)
+        path.unlink(missing_ok=True)
+
+
+def _fail(batch_id: int, problem: str) -> None:
+    batch = db.session.get(ImportBatch, batch_id)
+    batch.status, batch.error, batch.finished_at = BatchStatus.FAILED, problem, utcnow()
+    with acting_as(batch.user):
+        record("import_batch.failed", batch, after={**batch.snapshot(), "error": problem})
+    db.session.commit()
+
+
+def start_upload(batch_id: int, path: Path) -> None:
+    """Run the import of a committed upload batch: in a background thread (the page shows its
+    progress), or at once when ``INTAKE_RUN_INLINE`` is set (tests)."""
+    import threading
+
+    app = current_app._get_current_object()
+    if app.config.get("INTAKE_RUN_INLINE"):
+        run_upload(batch_id, path)
+        return
+
+    def work():
+        with app.app_context():
+            try:
+                run_upload(batch_id, path)
+            finally:
+                db.session.remove()
+
+    threading.Thread(target=work, name=f"import-{batch_id}", daemon=True).start()
+
+
+def batch_problem(batch: ImportBatch) -> str:
+    return file_problem_text(batch.error) if batch.error else ""
 
 
 class _Engine:

@@ -16,6 +16,15 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.forms import choices
 from portal.parties.forms import KIND_LABELS
+from portal.standards.rules import Check
+from portal.standards.services import NO_CHECK
+
+CHECK_LABELS = {
+    Check.FALSE_FEEDBACK: _l("False delivery feedback: reported signed, the customer did not "
+                             "sign"),
+    Check.DAYS_LATE: _l("Days late: delivered after the promised day"),
+    Check.RESPONSE_TIME: _l("Response time: a CS request answered late or not at all"),
+}
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -90,6 +99,14 @@ class ClauseForm(FlaskForm):
                           validators=[Optional(), Length(max=5000), toml_rules],
                           description=_l("Tiers, time limits, points, escalation: [[rules]] "
                                          "tables as in standards/README.md."))
+    check = SelectField(
+        _l("Checked against complaint tickets"),
+        choices=choices([("", _l("As the rules imply")), (NO_CHECK, _l("None: not checked"))]
+                        + [(c.value, label) for c, label in CHECK_LABELS.items()]),
+        validators=[Optional()],
+        description=_l("Which facts of a ticket the rule engine checks this clause by. As the "
+                       "rules imply: days late for tiers, response time for a time limit, "
+                       "otherwise none."))
 
     def rule_items(self) -> list[dict]:
         return tomllib.loads(self.rules.data or "").get("rules", [])

@@ -168,13 +168,16 @@ def _audience_kinds(audience: list[str]) -> list[PartyKind]:
         raise ServiceError(_("Unknown audience: %(value)s", value=audience), "audience") from None
 
 
+NO_CHECK = "none"   # a clause the rule engine must not check, whatever its rules imply
+
+
 def add_clause(version: StandardVersion, *, number: str, title_zh: str, title_en: str = "",
                body: str = "", fine: Decimal | str | None = None,
                rules: list[dict] | None = None, check: str | None = None) -> Clause:
     """Add a clause to a draft. ``fine`` is the short form of one fixed_fine rule; ``rules``
     are rule dicts as in the standards files (checked by ``standards.rules.parse_rules``);
     ``check`` says which ticket facts the rule engine checks it by (default: what the rules
-    imply, see ``standards.rules.default_check``)."""
+    imply, see ``standards.rules.default_check``; ``NO_CHECK``: none)."""
     if version.is_frozen:
         raise ServiceError(_("Only a draft can be edited; a version in review or published "
                              "never changes: start a new draft."))
@@ -198,7 +201,8 @@ def add_clause(version: StandardVersion, *, number: str, title_zh: str, title_en
     parsed = parse_rules(rule_items)
     clause = Clause(standard_version=version, number=number, title_zh=title_zh.strip(),
                     title_en=(title_en or "").strip(), body=(body or "").strip(),
-                    position=len(version.clauses), check=parse_check(check, parsed),
+                    position=len(version.clauses),
+                    check="" if check == NO_CHECK else parse_check(check, parsed),
                     rules=[PenaltyRule.from_parsed(p) for p in parsed])
     db.session.add(clause)
     record("clause.added", clause, after={

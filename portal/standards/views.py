@@ -10,7 +10,9 @@ from portal.core.timeutil import local_today
 from portal.core.web import ConfirmForm, Paged, csv_response, int_arg, one_click, submit
 from portal.extensions import db
 from portal.standards import campaigns, services
+from portal.standards.diff import diff_versions
 from portal.standards.forms import (
+    CHECK_LABELS,
     ClauseForm,
     LockedForm,
     NewDraftForm,
@@ -20,7 +22,6 @@ from portal.standards.forms import (
     StandardEditForm,
     StandardForm,
 )
-from portal.standards.diff import diff_versions
 from portal.standards.models import Standard, StandardVersion
 
 bp = Blueprint("standards", __name__, url_prefix="/standards")
@@ -159,7 +160,8 @@ def version(version_id: int, clause_form: ClauseForm | None = None,
                            locked=LockedForm(lock=v.version),
                            reject_form=reject_form or RejectForm(lock=v.version),
                            publish_form=publish_form,
-                           retire_form=retire_form or RetireForm(lock=v.version))
+                           retire_form=retire_form or RetireForm(lock=v.version),
+                           check_labels=CHECK_LABELS)
 
 
 @bp.post("/versions/<int:version_id>/clauses")
@@ -169,7 +171,8 @@ def add_clause(version_id: int):
     form = ClauseForm()
     done = submit(form, lambda: services.add_clause(
         v, number=form.number.data, title_zh=form.title_zh.data, title_en=form.title_en.data,
-        body=form.body.data, fine=form.fine.data, rules=form.rule_items()),
+        body=form.body.data, fine=form.fine.data, rules=form.rule_items(),
+        check=form.check.data or None),
         lambda clause: _("Clause %(n)s added.", n=clause.number))
     if done.ok:
         return redirect(url_for("standards.version", version_id=v.id))
