@@ -69,9 +69,13 @@ class Staging:
             self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
     def col(self, field: str) -> str:
-        """The raw text of a field, NULL if the file lacks the column or the cell is empty."""
+        """The raw text of a field, NULL if the file lacks the column or the cell is empty
+        (COPY stores empty cells, quoted or not, as NULL: ``FORCE_NULL``)."""
         column = self.field_col.get(field)
-        return f"nullif(s.{column}, '')" if column else "NULL::text"
+        return f"s.{column}" if column else "NULL::text"
+
+    def copy_options(self) -> str:
+        return f"FORMAT csv, FORCE_NULL ({', '.join(self.columns)})"
 
 
 # --- 1. the file into the staging table ------------------------------------------------------
@@ -87,8 +91,8 @@ def copy_raw(staging: Staging, stream, encoding: str, progress: Callable[[], Non
     try:
         with dbapi.cursor() as cur:
             cur.execute(f"SET LOCAL client_encoding = {_lit(_pg_encoding(encoding))}")
-            with cur.copy(f"COPY {staging.raw} ({cols}) FROM STDIN WITH (FORMAT csv, "
-                          "HEADER true)") as copy:
+            with cur.copy(f"COPY {staging.raw} ({cols}) FROM STDIN WITH "
+                          f"({staging.copy_options()}, HEADER true)") as copy:
                 while block := stream.read(COPY_BLOCK):
                     copy.write(block)
                     if progress:
@@ -117,7 +121,7 @@ def copy_checked(staging: Staging, text_stream, width: int, counts, progress) ->
     writer = csv.writer(buffer, lineterminator="\n")
     line = 1
     with dbapi.cursor() as cur, cur.copy(
-            f"COPY {staging.raw} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+            f"COPY {staging.raw} ({cols}) FROM STDIN WITH ({staging.copy_options()})") as copy:
         try:
             for values in reader:
                 line += 1
@@ -218,8 +222,10 @@ def convert(staging: Staging, zones: list[str], default_zone: str, captured_at, 
     checks.append("(p_carrier_code.id IS NOT NULL OR p_merchant_code.id IS NOT NULL OR "
                   "p_warehouse_code.id IS NOT NULL)")
     checks.append(f"s.line NOT IN (SELECT line FROM {staging.raw}_dups)")
-    tz = f"coalesce({col('customer_tz')}, {_lit(default_zone)})"
-    local = {n: f"(replace({col(n)}, 'T', ' '))::timestamp" for n in _TIMES}
+    # one zone for every row when the file names none (the usual case): a constant is cheaper
+    tz = (f"coalesce({col('customer_tz')}, {_lit(default_zone)})" if zones
+          else _lit(default_zone))
+    local = {n: f"{col(n)}::timestamp" for n in _TIMES}   # ISO, 'T' or blank between
     utc = {n: f"({local[n]} AT TIME ZONE {tz})" for n in _TIMES}
     ranges = " AND ".join(_time_range(col(n)) for n in _TIMES) if careful else "true"
     order = f"NOT coalesce({utc['responded_at']} < {utc['cs_request_at']}, false)"
@@ -258,7 +264,7 @@ def convert(staging: Staging, zones: list[str], default_zone: str, captured_at, 
 def mark_duplicates(staging: Staging) -> None:
     """The lines of every ticket number that appears more than once (Python decides those:
     the first good one wins)."""
-    key = f"btrim({staging.col('ticket_no')})"
+    key = staging.col("ticket_no")    # numbers with blanks around go to Python anyway
     staging.conn.exec_driver_sql(
         f"CREATE UNLOGGED TABLE {staging.raw}_dups AS SELECT s.line FROM {staging.raw} s "
         f"WHERE {key} IN (SELECT {key} FROM {staging.raw} s GROUP BY 1 HAVING count(*) > 1)")
