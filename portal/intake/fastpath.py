@@ -158,7 +158,8 @@ def _clean(expr: str) -> str:
 
 def _time_shape(staging: Staging) -> str:
     """All time fields of a row in the canonical shape (digits where digits belong), checked
-    with one translate() over them all, and the hour and second in range (PostgreSQL would read
+    with one translate() over them all (a value of another length has the shape '1', which
+    the translated side can never hold), and the hour and second in range (PostgreSQL would read
     24:00 and :60, Python does not). Month and day are left to the cast: a date that does not
     exist makes it fail, and the import is then converted again the careful way."""
     values = [staging.col(n) for n in _TIMES]
@@ -166,7 +167,7 @@ def _time_shape(staging: Staging) -> str:
               "), '123456789T', '000000000 ')")
     shapes = "concat_ws('|', " + ", ".join(
         f"CASE WHEN {v} IS NULL THEN NULL WHEN octet_length({v}) = 16 THEN {_lit(_SHAPES[16])} "
-        f"WHEN octet_length({v}) = 19 THEN {_lit(_SHAPES[19])} ELSE 'x' END" for v in values) + ")"
+        f"WHEN octet_length({v}) = 19 THEN {_lit(_SHAPES[19])} ELSE '1' END" for v in values) + ")"
     ranges = [f"({v} IS NULL OR (substr({v}, 12, 2) COLLATE \"C\" <= '23' AND "
               f"substr({v}, 18, 2) COLLATE \"C\" <= '59'))" for v in values]
     return f"{joined} COLLATE \"C\" = {shapes} AND " + " AND ".join(ranges)
