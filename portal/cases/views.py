@@ -122,3 +122,6 @@ def penalties():
     page = db.paginate(services.visible_penalties_query(current_user), page=page_arg(request),
                        per_page=50, error_out=False)
     return render_template("cases/penalties.html", page=page)
+
+
+from portal.cases import evidence_views  # noqa: E402,F401  (evidence routes on bp)

@@ -1,0 +1,4 @@
+"""Evidence files of a case: upload, list, download (routes on the cases blueprint)."""
+from __future__ import annotations
+
+from portal.cases.views import bp  # noqa: F401
