@@ -124,4 +124,4 @@ def penalties():
     return render_template("cases/penalties.html", page=page)
 
 
-from portal.cases import evidence_views  # noqa: E402,F401  (evidence routes on bp)
+from portal.cases import evidence_views  # noqa: F401  (evidence routes on bp)
