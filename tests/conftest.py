@@ -84,6 +84,7 @@ def app(database, tmp_path_factory):
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database.url,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast hashes: tests log in a lot
+        "FILE_STORAGE_DIR": str(tmp_path_factory.mktemp("files")),  # never instance/files
     })
     from flask_migrate import upgrade
 

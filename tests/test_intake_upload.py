@@ -131,3 +131,32 @@ def test_party_staff_and_auditors_cannot_upload(app, world, make_browser):
     auditor = signed_in(make_browser, "auditor")
     page = auditor.get("/intake/").get_data(as_text=True)
     assert "Upload a file" not in page and "Imports" in page
+
+
+def test_a_file_larger_than_an_ordinary_request_may_be_uploaded(app, world, make_browser,
+                                                                  monkeypatch):
+    monkeypatch.setitem(app.config, "INTAKE_RUN_INLINE", True)
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 2_000)
+    b = signed_in(make_browser)
+    rows = "".join(f"L{i},C001,10.00,2026-03-05 10:00,,\n" for i in range(200))
+    resp = upload(b, (HEADER + rows).encode())
+    assert resp.status_code == 302 and "/intake/batches/" in resp.headers["Location"]
+
+
+def test_a_file_above_the_import_limit_is_refused_with_a_message(app, world, make_browser,
+                                                                  monkeypatch):
+    monkeypatch.setitem(app.config, "IMPORT_MAX_BYTES", 2_000)
+    b = signed_in(make_browser)
+    rows = "".join(f"L{i},C001,10.00,2026-03-05 10:00,,\n" for i in range(200))
+    resp = upload(b, (HEADER + rows).encode())
+    assert resp.status_code == 303
+    assert "The file is larger than" in b.get("/intake/").get_data(as_text=True)
+    with app.app_context():
+        assert batches() == []
+
+
+def test_an_upload_without_the_csrf_token_is_refused(app, world, make_browser):
+    b = signed_in(make_browser)
+    resp = b.post("/intake/", {"file": (io.BytesIO((HEADER + GOOD).encode()), "t.csv"),
+                               "kind": "tickets"}, csrf=False, content_type="multipart/form-data")
+    assert resp.status_code == 400

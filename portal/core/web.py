@@ -152,3 +152,17 @@ def csv_response(filename: str, header: list[str], rows) -> Response:
     writer.writerows(rows)
     return Response(buf.getvalue(), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def allow_large_body(limit: int) -> None:
+    """Let this request's body be up to ``limit`` bytes, then check its CSRF token.
+
+    For upload views marked ``csrf.exempt``: the app-wide CSRF check would read the body under
+    the default ``MAX_CONTENT_LENGTH`` before the view could raise it. Raises Werkzeug's
+    ``RequestEntityTooLarge`` when the body is larger, ``CSRFError`` when the token is wrong."""
+    from flask import request
+
+    from portal.extensions import csrf
+
+    request.max_content_length = limit
+    csrf.protect()

@@ -6,6 +6,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -15,10 +16,11 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal.core.permissions import Perm, allowed, require
-from portal.core.web import ActionFailed, action, csv_response, page_arg
-from portal.extensions import db
+from portal.core.web import ActionFailed, action, allow_large_body, csv_response, page_arg
+from portal.extensions import csrf, db
 from portal.intake import services
 from portal.intake.fields import TICKET_FIELDS, VOLUME_FIELDS, reasons
 from portal.intake.forms import UploadForm
@@ -34,14 +36,18 @@ def _batch_or_404(batch_id: int) -> ImportBatch:
 
 
 @bp.route("/", methods=["GET", "POST"])
+@csrf.exempt   # checked below, once the request may be as large as a ticket file
 @require(Perm.VIEW_INTAKE)
 def index():
     if request.method == "POST":
         if not allowed(current_user, Perm.IMPORT_TICKETS):
             abort(403)
-        # ticket files are big: this form alone takes up to IMPORT_MAX_BYTES (set before the
-        # form reads the body)
-        request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
+        try:
+            allow_large_body(current_app.config["IMPORT_MAX_BYTES"])
+        except RequestEntityTooLarge:
+            flash(_("The file is larger than %(mb)s MB.",
+                    mb=current_app.config["IMPORT_MAX_BYTES"] // 1_000_000), "error")
+            return redirect(url_for("intake.index"), 303)
     form = UploadForm()
     if form.validate_on_submit():
         try:
