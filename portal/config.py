@@ -77,6 +77,17 @@ def defaults(instance_path: Path) -> dict:
         # MAX_CONTENT_LENGTH are refused before they are read.
         "UPLOAD_MAX_BYTES": int(os.environ.get("UPLOAD_MAX_BYTES", str(5_000_000))),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(16_000_000))),
+        # Evidence files of cases: largest accepted file (its form alone takes a request this
+        # large), and the folder uploaded files are kept in, outside the web root.
+        "EVIDENCE_MAX_BYTES": int(os.environ.get("EVIDENCE_MAX_BYTES", str(20_000_000))),
+        "FILE_STORAGE_DIR": os.environ.get("FILE_STORAGE_DIR", str(instance_path / "files")),
+        # Who signs a ruling, by what the parties owe: "up to amount:role,...", the last without
+        # an amount (any amount). Above the officer's own limit a different person signs.
+        "RULING_APPROVAL_LEVELS": os.environ.get(
+            "RULING_APPROVAL_LEVELS", "2000:cs_officer,20000:cs_supervisor,:cs_director"),
+        # Days a party has to appeal a ruling (from when it took effect; round 2 from the
+        # round-1 decision)
+        "APPEAL_DAYS": int(os.environ.get("APPEAL_DAYS", "7")),
         # Ticket and volume files uploaded for import (read as a stream, stored while imported)
         "IMPORT_MAX_BYTES": int(os.environ.get("IMPORT_MAX_BYTES", str(1_000_000_000))),
         # Address used in emails for links back to the portal.

@@ -1,6 +1,14 @@
 """Imports every domain's models so that metadata (Alembic, create_all) sees all tables."""
 from portal.accounts.models import User  # noqa: F401
-from portal.cases.models import Case, Penalty, ResponsibilityShare, Ruling, Violation  # noqa: F401
+from portal.cases.evidence import Evidence  # noqa: F401
+from portal.cases.models import (  # noqa: F401
+    Appeal,
+    Case,
+    Penalty,
+    ResponsibilityShare,
+    Ruling,
+    Violation,
+)
 from portal.core.audit import AuditEvent  # noqa: F401
 from portal.core.outbox import OutboxMessage  # noqa: F401
 from portal.core.uploads import Upload  # noqa: F401

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
-from portal.core.timeutil import local_today
 from portal.accounts.services import create_user
-from portal.cases.services import ShareInput, issue_ruling, open_case, record_violation
+from portal.cases.rulings import ShareInput, issue_ruling
+from portal.cases.services import open_case, record_violation
 from portal.core.audit import acting_as
 from portal.core.db import utcnow
 from portal.core.permissions import Role
+from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.parties.models import PartyKind
 from portal.parties.services import create_party
@@ -54,7 +55,8 @@ def build_world(*, with_case: bool = True) -> World:
     }
     users = {
         "cs_admin": (Role.CS_ADMIN, None), "cs_supervisor": (Role.CS_SUPERVISOR, None),
-        "cs_officer": (Role.CS_OFFICER, None), "auditor": (Role.AUDITOR, None),
+        "cs_officer": (Role.CS_OFFICER, None), "cs_director": (Role.CS_DIRECTOR, None),
+        "auditor": (Role.AUDITOR, None),
         "hr_officer": (Role.HR_OFFICER, None),
         "staff_a": (Role.PARTY_STAFF, "carrier_a"), "staff_b": (Role.PARTY_STAFF, "carrier_b"),
         "carrier_manager": (Role.PARTY_MANAGER, "carrier_a"),
@@ -100,8 +102,9 @@ def build_world(*, with_case: bool = True) -> World:
             record_violation(case, clause=c1, party=parties["carrier_a"], occurrences=1,
                              evidence="录音已核对", user=officer)
             ruling = issue_ruling(case, officer=officer, rationale="证据充分", shares=[
-                ShareInput(parties["carrier_a"].id, 70),
-                ShareInput(parties["dept"].id, 30, "E0137", "钱晓")])
+                ShareInput(parties["carrier_a"].id, 70, override_reason="线下培训已确认"),
+                ShareInput(parties["dept"].id, 30, "E0137", "钱晓",
+                           override_reason="促销部承担配送环节的审核责任")])
         ids.update(case=case.id, ruling=ruling.id, notice=_notice_id(ruling))
     db.session.commit()
     return World(ids)

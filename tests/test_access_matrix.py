@@ -9,10 +9,10 @@ import pytest
 
 from tests.factories import PASSWORD, build_training, build_world, username
 
-USERS = ["cs_admin", "cs_supervisor", "cs_officer", "auditor", "hr_officer", "staff_a",
-         "carrier_manager", "staff_b", "merchant_staff", "dept_manager", "dept_b_manager",
+USERS = ["cs_admin", "cs_supervisor", "cs_officer", "cs_director", "auditor", "hr_officer",
+         "staff_a", "carrier_manager", "staff_b", "merchant_staff", "dept_manager", "dept_b_manager",
          "anonymous"]
-CS = {"cs_admin", "cs_supervisor", "cs_officer"}
+CS = {"cs_admin", "cs_supervisor", "cs_officer", "cs_director"}
 READ = CS | {"auditor"}
 PARTY = {"staff_a", "carrier_manager", "staff_b", "merchant_staff", "dept_manager",
          "dept_b_manager"}
@@ -98,6 +98,15 @@ MATRIX = {
         not_found={"staff_b", "merchant_staff", "dept_b_manager"})),
     ("POST", "cases.add_violation"): ("/cases/{case}/violations", expect(CS, ok_code=400)),
     ("POST", "cases.rule"): ("/cases/{case}/ruling", expect(CS, ok_code=400)),
+    ("POST", "cases.approve"): ("/cases/{case}/rulings/{ruling}/approve",
+                                expect(CS, ok_code=302)),
+    ("POST", "cases.decline"): ("/cases/{case}/rulings/{ruling}/decline",
+                                expect(CS, ok_code=400)),
+    ("POST", "cases.file_appeal"): ("/cases/{case}/appeals", expect(
+        {"staff_a", "carrier_manager", "dept_manager"}, ok_code=400,
+        not_found={"staff_b", "merchant_staff", "dept_b_manager"})),
+    ("POST", "cases.decide_appeal"): ("/cases/{case}/appeals/0/decide", expect(
+        set(), not_found=CS)),
     ("GET", "cases.penalties"): ("/penalties", expect(READ | PARTY)),
     ("GET", "hr.inbox"): ("/hr/notices", expect(
         READ | {"hr_officer", "dept_manager", "dept_b_manager"})),
@@ -197,6 +206,15 @@ MATRIX = {
     ("GET", "training.team"): ("/training/team", expect(MANAGERS)),
     ("GET", "verify.verify_form"): ("/verify", {u: 200 for u in USERS}),
     ("GET", "verify.verify"): ("/verify/{cert_code}", {u: 200 for u in USERS}),
+    # --- case evidence ---
+    # the upload sends no file: back to the case page with the reason (303); the file to
+    # download is one CS added, which every party in the case may open
+    ("POST", "cases.upload_evidence"): ("/cases/{case}/evidence", expect(
+        CS | {"staff_a", "carrier_manager", "dept_manager"},
+        not_found={"staff_b", "merchant_staff", "dept_b_manager"}, ok_code=303)),
+    ("GET", "cases.download_evidence"): ("/cases/{case}/evidence/{evidence}", expect(
+        READ | {"staff_a", "carrier_manager", "dept_manager"},
+        not_found={"staff_b", "merchant_staff", "dept_b_manager"})),
     # --- intake: upload and import batches ---
     ("GET", "intake.index"): ("/intake/", expect(READ)),
     ("POST", "intake.index"): ("/intake/", expect(CS)),   # no file: the form again
@@ -241,7 +259,24 @@ def world(app):
         world.ids.update(build_training())
         world.ids.update(_course_writing(world.ids))
         world.ids["batch"] = _import_batch()
+        world.ids["evidence"] = _evidence(world.ids["case"])
         return world
+
+
+def _evidence(case_id: int) -> int:
+    """A PDF CS added to the case."""
+    from portal.cases.evidence import add_evidence
+    from portal.cases.models import Case
+    from portal.core.audit import acting_as
+    from portal.extensions import db
+    from tests.test_training import _user
+
+    officer = _user("cs_officer")
+    with acting_as(officer):
+        evidence = add_evidence(db.session.get(Case, case_id), "签收单.pdf",
+                                b"%PDF-1.4\n%%EOF\n", officer)
+    db.session.commit()
+    return evidence.id
 
 
 def _import_batch() -> int:

@@ -115,13 +115,14 @@ def test_acknowledging_twice_is_refused(app, world, make_browser):
     assert row_counts(app) == before
 
 
-def test_ruling_on_a_ruled_case_is_refused(app, world, make_browser):
+def test_ruling_again_without_a_correction_reason_is_refused(app, world, make_browser):
     b = signed_in(make_browser, "cs_officer")
     before = row_counts(app)
     resp = b.post(f"/cases/{world.case}/ruling", {
-        "rationale": "再判一次", "shares-0-party_id": world.carrier_a, "shares-0-percent": 100})
+        "rationale": "再判一次", "shares-0-party_id": world.carrier_a, "shares-0-percent": 100,
+        "shares-0-override_reason": "线下培训"})
     assert resp.status_code == 400
-    assert "has already been ruled" in resp.get_data(as_text=True)
+    assert "is already ruled. A correction is a new ruling" in resp.get_data(as_text=True)
     assert row_counts(app) == before
 
 

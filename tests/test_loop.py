@@ -115,6 +115,7 @@ def test_the_whole_loop(app, make_browser):
         "shares-0-party_id": _party_id(app, "C001"), "shares-0-percent": 70,
         "shares-1-party_id": _party_id(app, "D001"), "shares-1-percent": 30,
         "shares-1-employee_no": "E0137", "shares-1-employee_name": "钱晓",
+        "shares-1-override_reason": "促销部审核了该批次的配送承诺",
         "shares-2-party_id": 0, "shares-3-party_id": 0})
     assert r.status_code == 302, r.get_data(as_text=True)
     with app.app_context():

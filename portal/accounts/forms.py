@@ -10,6 +10,7 @@ ROLE_LABELS = {
     Role.CS_ADMIN: _l("CS administrator"),
     Role.CS_SUPERVISOR: _l("CS supervisor"),
     Role.CS_OFFICER: _l("CS officer"),
+    Role.CS_DIRECTOR: _l("CS director"),
     Role.AUDITOR: _l("Auditor"),
     Role.PARTY_STAFF: _l("Party staff (carrier / merchant / warehouse)"),
     Role.PARTY_MANAGER: _l("Party manager (carrier / merchant / warehouse)"),

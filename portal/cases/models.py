@@ -12,6 +12,7 @@ from portal.core.db import Base, CreatedAtMixin, enum_column
 
 class CaseStatus(enum.StrEnum):
     OPEN = "open"
+    AWAITING_APPROVAL = "awaiting_approval"   # a ruling waits for its approver's signature
     RULED = "ruled"
 
 
@@ -27,7 +28,10 @@ class ViolationSource(enum.StrEnum):
 
 
 class RulingStatus(enum.StrEnum):
+    PENDING = "pending"          # above the officer's limit: waits for the approver
     EFFECTIVE = "effective"
+    DECLINED = "declined"        # the approver refused to sign; the case is open again
+    SUPERSEDED = "superseded"    # a later ruling corrected it
 
 
 class Case(CreatedAtMixin, Base):
@@ -49,7 +53,7 @@ class Case(CreatedAtMixin, Base):
     rulings: Mapped[list[Ruling]] = relationship(back_populates="case", order_by="Ruling.id")
     opened_by = relationship("User")
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it)
 
     @property
     def number(self) -> str:
@@ -57,7 +61,14 @@ class Case(CreatedAtMixin, Base):
 
     @property
     def ruling(self) -> Ruling | None:
-        return self.rulings[-1] if self.rulings else None
+        """The ruling in effect (the latest that took effect and was not superseded)."""
+        effective = [r for r in self.rulings if r.status is RulingStatus.EFFECTIVE]
+        return effective[-1] if effective else None
+
+    @property
+    def pending_ruling(self) -> Ruling | None:
+        pending = [r for r in self.rulings if r.status is RulingStatus.PENDING]
+        return pending[-1] if pending else None
 
     def party_ids(self) -> set[int]:
         ids = {v.party_id for v in self.violations}
@@ -73,7 +84,8 @@ class Case(CreatedAtMixin, Base):
         ruling = self.ruling
         if ruling is None:
             return []
-        return [p for p in ruling.penalties if scope is None or p.party_id == scope]
+        return [p for p in ruling.penalties
+                if p.active and (scope is None or p.party_id == scope)]
 
     def party_codes(self, scope: int | None) -> list[str]:
         codes = {v.party.code for v in self.violations_for(scope)}
@@ -170,13 +182,30 @@ class Ruling(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     officer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     rationale: Mapped[str] = mapped_column(Text)
-    total_amount: Mapped[Decimal]
+    total_amount: Mapped[Decimal]          # what the parties owe: fines + compensation recovered
+    fine_total: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    compensation_total: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    points_total: Mapped[int] = mapped_column(default=0)
     ruled_at: Mapped[datetime]
     status: Mapped[RulingStatus] = mapped_column(enum_column(RulingStatus),
                                                  default=RulingStatus.EFFECTIVE)
+    required_role: Mapped[str] = mapped_column(String(32), default="")   # who must sign
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None]
+    approval_meaning: Mapped[str] = mapped_column(Text, default="")  # what the signer signed
+    declined_reason: Mapped[str] = mapped_column(Text, default="")
+    effective_at: Mapped[datetime | None]
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("rulings.id"))
+    supersede_reason: Mapped[str] = mapped_column(Text, default="")
 
     case: Mapped[Case] = relationship(back_populates="rulings")
-    officer = relationship("User")
+    officer = relationship("User", foreign_keys=[officer_id])
+    approved_by = relationship("User", foreign_keys=[approved_by_id])
+    supersedes = relationship("Ruling", remote_side=[id])
+
+    @property
+    def number(self) -> str:
+        return f"R-{self.id:06d}"
     shares: Mapped[list[ResponsibilityShare]] = relationship(
         back_populates="ruling", order_by="ResponsibilityShare.id")
     penalties: Mapped[list[Penalty]] = relationship(back_populates="ruling",
@@ -198,6 +227,12 @@ class ResponsibilityShare(Base):
     percent: Mapped[int]
     employee_no: Mapped[str] = mapped_column(String(32), default="")
     employee_name: Mapped[str] = mapped_column(String(120), default="")
+    # the share's part of the case's fines, compensation recovered and points
+    fine: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    compensation: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    points: Mapped[int] = mapped_column(default=0)
+    # why the party is fined on a clause none of its staff had acknowledged
+    override_reason: Mapped[str] = mapped_column(Text, default="")
 
     ruling: Mapped[Ruling] = relationship(back_populates="shares")
     party = relationship("Party")
@@ -210,12 +245,69 @@ class Penalty(CreatedAtMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ruling_id: Mapped[int] = mapped_column(ForeignKey("rulings.id"), index=True)
-    share_id: Mapped[int] = mapped_column(ForeignKey("responsibility_shares.id"), unique=True)
+    # a share's penalty, or the one an appeal replaced it with (the earlier one then inactive)
+    share_id: Mapped[int] = mapped_column(ForeignKey("responsibility_shares.id"), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
-    amount: Mapped[Decimal]
+    amount: Mapped[Decimal]                # fine + compensation recovered
+    fine: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    compensation: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    points: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)     # False once its ruling is superseded
 
     ruling: Mapped[Ruling] = relationship(back_populates="penalties")
     share: Mapped[ResponsibilityShare] = relationship()
     case: Mapped[Case] = relationship()
     party = relationship("Party")
+
+
+class AppealStatus(enum.StrEnum):
+    OPEN = "open"                # filed, waiting for an officer's decision
+    UPHELD = "upheld"            # the ruling stands for this party
+    REDUCED = "reduced"          # the party's penalty is lowered
+    OVERTURNED = "overturned"    # the party owes nothing for this case
+
+
+class Appeal(Base):
+    """A party's appeal (申诉) against its share of a ruling: round 1 or 2, a statement (with
+    evidence files, ``Evidence.appeal_id``), decided by an officer other than the one who
+    ruled. A reduced or overturned appeal replaces the party's penalty."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (
+        UniqueConstraint("ruling_id", "party_id", "round"),
+        CheckConstraint("round IN (1, 2)", name="round_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    ruling_id: Mapped[int] = mapped_column(ForeignKey("rulings.id"), index=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    round: Mapped[int]
+    statement: Mapped[str] = mapped_column(Text)
+    filed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filed_at: Mapped[datetime]
+    status: Mapped[AppealStatus] = mapped_column(enum_column(AppealStatus),
+                                                 default=AppealStatus.OPEN, index=True)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    # the penalty before and, when reduced or overturned, after the decision
+    penalty_id: Mapped[int] = mapped_column(ForeignKey("penalties.id"))
+    new_penalty_id: Mapped[int | None] = mapped_column(ForeignKey("penalties.id"))
+
+    case: Mapped[Case] = relationship()
+    ruling: Mapped[Ruling] = relationship()
+    party = relationship("Party")
+    filed_by = relationship("User", foreign_keys=[filed_by_id])
+    decided_by = relationship("User", foreign_keys=[decided_by_id])
+    penalty = relationship("Penalty", foreign_keys=[penalty_id])
+    new_penalty = relationship("Penalty", foreign_keys=[new_penalty_id])
+
+    @property
+    def number(self) -> str:
+        return f"A-{self.id:06d}"
+
+    def snapshot(self) -> dict:
+        return {"case": self.case_id, "ruling": self.ruling_id, "party": self.party_id,
+                "round": self.round, "status": self.status}

@@ -1,13 +1,11 @@
-"""Operations on cases: opening, recording violations, ruling. The caller commits.
+"""Operations on cases: opening, recording violations; rulings are in ``cases.rulings``. The
+caller commits.
 
-A ruling prices the case as the sum of its violations' fines (clause fine x occurrences), splits
-that total over the responsibility shares with ``core.money.split_by_shares`` and writes one
-penalty per share. A share on an internal department names the responsible employee and yields
+A share on an internal department names the responsible employee and yields
 an HR penalty notice.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,22 +20,14 @@ from portal.cases.models import (
     Ruling,
     Violation,
 )
+from portal.cases.rulings import ShareInput, issue_ruling  # noqa: F401  (re-exported)
 from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError
-from portal.core.money import split_by_shares
 from portal.core.permissions import party_scope
 from portal.extensions import db
 from portal.parties.models import Party
 from portal.standards.models import Clause, VersionStatus
-
-
-@dataclass(frozen=True)
-class ShareInput:
-    party_id: int
-    percent: int
-    employee_no: str = ""
-    employee_name: str = ""
 
 
 def open_case(*, title: str, description: str, incident_at: datetime, user) -> Case:
@@ -87,70 +77,10 @@ def record_violation(case: Case, *, clause: Clause, party: Party, occurrences: i
 
 
 def case_total(case: Case) -> Decimal:
-    return sum((v.fine for v in case.violations), Decimal("0.00"))
+    """What the parties would owe for the case: fines plus compensation recovered."""
+    from portal.cases.rulings import case_totals
 
-
-def issue_ruling(case: Case, *, officer, rationale: str, shares: list[ShareInput]) -> Ruling:
-    if case.status is not CaseStatus.OPEN:
-        raise ServiceError(_("Case %(n)s has already been ruled.", n=case.number))
-    if not case.violations:
-        raise ServiceError(_("Record at least one violation before ruling."))
-    if not (rationale or "").strip():
-        raise ServiceError(_("A ruling needs a written rationale."), "rationale")
-    parties = _validate_shares(shares)
-    total = case_total(case)
-    ruling = Ruling(case=case, officer_id=officer.id, rationale=rationale.strip(),
-                    total_amount=total, ruled_at=utcnow())
-    db.session.add(ruling)
-    amounts = split_by_shares(total, [s.percent for s in shares])
-    for s, amount in zip(shares, amounts, strict=True):
-        share = ResponsibilityShare(ruling=ruling, party_id=s.party_id, percent=s.percent,
-                                    employee_no=s.employee_no.strip(),
-                                    employee_name=s.employee_name.strip())
-        db.session.add(share)
-        penalty = Penalty(ruling=ruling, share=share, case=case, party_id=s.party_id,
-                          amount=amount)
-        db.session.add(penalty)
-        record("penalty.created", penalty, after={
-            "case": case.number, "party": parties[s.party_id].code, "percent": s.percent,
-            "amount": amount})
-    before = case.snapshot()
-    case.status = CaseStatus.RULED
-    record("ruling.issued", ruling, after={
-        "case": case.number, "total": total, "rationale": ruling.rationale,
-        "shares": [{"party": parties[s.party_id].code, "percent": s.percent} for s in shares]})
-    record("case.ruled", case, before=before, after=case.snapshot())
-
-    from portal.hr.services import notices_for_ruling
-
-    notices_for_ruling(ruling)
-    return ruling
-
-
-def _validate_shares(shares: list[ShareInput]) -> dict[int, Party]:
-    if not shares:
-        raise ServiceError(_("Assign responsibility to at least one party."), "shares")
-    ids = [s.party_id for s in shares]
-    if len(set(ids)) != len(ids):
-        raise ServiceError(_("Each party may appear only once in the responsibility split."),
-                           "shares")
-    for s in shares:
-        if not isinstance(s.percent, int) or not 1 <= s.percent <= 100:
-            raise ServiceError(_("Each share must be a whole percentage from 1 to 100."),
-                               "shares")
-    total = sum(s.percent for s in shares)
-    if total != 100:
-        raise ServiceError(_("Responsibility shares must add up to 100%% (they add up to "
-                             "%(total)d%%).", total=total), "shares")
-    parties = {p.id: p for p in db.session.scalars(select(Party).where(Party.id.in_(ids)))}
-    for s in shares:
-        party = parties.get(s.party_id)
-        if party is None:
-            raise ServiceError(_("Unknown party in the responsibility split."), "shares")
-        if party.is_internal and not (s.employee_no.strip() and s.employee_name.strip()):
-            raise ServiceError(_("A share on an internal department must name the responsible "
-                                 "employee (number and name) for the HR notice."), "shares")
-    return parties
+    return case_totals(case).owed
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -175,7 +105,7 @@ def visible_cases_query(user, status: CaseStatus | None = None):
 
 
 def visible_penalties_query(user):
-    q = select(Penalty).order_by(Penalty.id.desc())
+    q = select(Penalty).where(Penalty.active.is_(True)).order_by(Penalty.id.desc())
     scope = party_scope(user)
     if scope is not None:
         q = q.where(Penalty.party_id == scope)

@@ -5,12 +5,20 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.cases import services
-from portal.cases.forms import CaseForm, RulingForm, ViolationForm
-from portal.cases.models import Case
+from portal.cases import appeals, rulings, services
+from portal.cases.forms import (
+    AppealForm,
+    CaseForm,
+    DecideAppealForm,
+    DeclineForm,
+    RulingForm,
+    ViolationForm,
+)
+from portal.cases.models import Appeal, AppealStatus, Case, Ruling, RulingStatus
 from portal.core.forms import choices
-from portal.core.permissions import Perm, allowed, ensure_visible, party_scope, require
-from portal.core.web import page_arg, submit
+from portal.core.money import format_yuan
+from portal.core.permissions import Perm, Role, allowed, ensure_visible, party_scope, require
+from portal.core.web import ConfirmForm, one_click, page_arg, submit
 from portal.extensions import db
 from portal.parties.forms import KIND_LABELS
 from portal.parties.models import Party
@@ -71,14 +79,37 @@ def new():
 
 @bp.get("/cases/<int:case_id>")
 @require(Perm.VIEW_CASES)
-def detail(case_id: int, violation_form=None, ruling_form=None):
+def detail(case_id: int, violation_form=None, ruling_form=None, decline_form=None,
+           appeal_form=None, decide_form=None):
     case = _case_or_404(case_id)
     scope = party_scope(current_user)
     ctx = {"case": case, "total": services.case_total(case), "scope": scope,
-           "violations": case.violations_for(scope), "penalties": case.penalties_for(scope)}
+           "violations": case.violations_for(scope), "penalties": case.penalties_for(scope),
+           "appeals": appeals.appeals_of(case, scope)}
+    if scope is not None and allowed(current_user, Perm.APPEAL):
+        ctx["appeal_window"] = appeals.window(case, scope)
+        if ctx["appeal_window"]:
+            ctx["appeal_form"] = appeal_form or AppealForm()
+    if allowed(current_user, Perm.HANDLE_CASES) and case.ruling and \
+            case.ruling.officer_id != current_user.id:
+        ctx["decide_form"] = decide_form or DecideAppealForm()
+    if scope is None:     # CS and auditors: what each party knew of the clauses
+        parties = sorted({v.party_id for v in case.violations} | {
+            s.party_id for r in case.rulings for s in r.shares})
+        ctx["standing"] = rulings.standing(case, parties)
+        ctx["parties"] = {p.id: p for p in db.session.scalars(
+            select(Party).where(Party.id.in_(parties)))}
     if allowed(current_user, Perm.HANDLE_CASES):
         ctx["violation_form"] = _violation_form(violation_form)
-        ctx["ruling_form"] = _ruling_form(ruling_form)
+        ruling_form = _ruling_form(ruling_form)
+        if not ruling_form.is_submitted():
+            ruling_form.case_version.data = case.version
+        ctx["ruling_form"] = ruling_form
+        pending = case.pending_ruling
+        if pending is not None and pending.officer_id != current_user.id and \
+                rulings.may_sign(current_user, Role(pending.required_role)):
+            ctx["decline_form"] = decline_form or DeclineForm()
+            ctx["confirm"] = ConfirmForm()
     return render_template("cases/detail.html", **ctx)
 
 
@@ -103,17 +134,92 @@ def rule(case_id: int):
     form = _ruling_form()
 
     def shares():
-        return [services.ShareInput(party_id=r.party_id.data, percent=r.percent.data or 0,
-                                    employee_no=r.employee_no.data or "",
-                                    employee_name=r.employee_name.data or "")
+        return [rulings.ShareInput(party_id=r.party_id.data, percent=r.percent.data or 0,
+                                   employee_no=r.employee_no.data or "",
+                                   employee_name=r.employee_name.data or "",
+                                   override_reason=r.override_reason.data or "")
                 for r in (row.form for row in form.shares) if r.party_id.data]
 
-    done = submit(form, lambda: services.issue_ruling(
-        case, officer=current_user, rationale=form.rationale.data, shares=shares()),
-        _("Ruling issued on %(n)s.", n=case.number))
+    def version():
+        try:
+            return int(form.case_version.data)
+        except (TypeError, ValueError):
+            return None
+
+    def message(ruling):
+        if ruling.status is RulingStatus.PENDING:
+            return _("Ruling %(r)s on %(n)s for %(amount)s waits for the signature of a "
+                     "%(role)s.", r=ruling.number, n=case.number,
+                     amount=format_yuan(ruling.total_amount),
+                     role=rulings.role_label(Role(ruling.required_role)))
+        return _("Ruling issued on %(n)s.", n=case.number)
+
+    done = submit(form, lambda: rulings.issue_ruling(
+        case, officer=current_user, rationale=form.rationale.data, shares=shares(),
+        case_version=version(), supersede_reason=form.supersede_reason.data or ""), message)
     if done.ok:
         return redirect(url_for("cases.detail", case_id=case.id))
     return detail(case_id, ruling_form=form), 400
+
+
+@bp.post("/cases/<int:case_id>/appeals")
+@require(Perm.APPEAL)
+def file_appeal(case_id: int):
+    case = _case_or_404(case_id)
+    form = AppealForm()
+    done = submit(form, lambda: appeals.file_appeal(case, party_scope(current_user),
+                                                    form.statement.data, current_user),
+                  _("Appeal filed. Customer service decides it; follow it on this page."))
+    if done.ok:
+        return redirect(url_for("cases.detail", case_id=case.id))
+    return detail(case_id, appeal_form=form), 400
+
+
+@bp.post("/cases/<int:case_id>/appeals/<int:appeal_id>/decide")
+@require(Perm.HANDLE_CASES)
+def decide_appeal(case_id: int, appeal_id: int):
+    case = _case_or_404(case_id)
+    appeal = db.session.get(Appeal, appeal_id)
+    if appeal is None or appeal.case_id != case.id:
+        abort(404)
+    form = DecideAppealForm()
+    done = submit(form, lambda: appeals.decide_appeal(
+        appeal, current_user, AppealStatus(form.outcome.data), form.reason.data,
+        fine=form.fine.data, compensation=form.compensation.data, points=form.points.data),
+        _("Appeal %(a)s decided; the party sees the outcome and your reasons.",
+          a=appeal.number))
+    if done.ok:
+        return redirect(url_for("cases.detail", case_id=case.id))
+    return detail(case_id, decide_form=form), 400
+
+
+def _pending_or_404(case_id: int, ruling_id: int) -> Ruling:
+    case = _case_or_404(case_id)
+    ruling = db.session.get(Ruling, ruling_id)
+    if ruling is None or ruling.case_id != case.id:
+        abort(404)
+    return ruling
+
+
+@bp.post("/cases/<int:case_id>/rulings/<int:ruling_id>/approve")
+@require(Perm.HANDLE_CASES)
+def approve(case_id: int, ruling_id: int):
+    ruling = _pending_or_404(case_id, ruling_id)
+    return one_click(lambda: rulings.approve_ruling(ruling, current_user),
+                     _("You signed ruling %(r)s: it is in effect.", r=ruling.number),
+                     url_for("cases.detail", case_id=case_id))
+
+
+@bp.post("/cases/<int:case_id>/rulings/<int:ruling_id>/decline")
+@require(Perm.HANDLE_CASES)
+def decline(case_id: int, ruling_id: int):
+    ruling = _pending_or_404(case_id, ruling_id)
+    form = DeclineForm()
+    done = submit(form, lambda: rulings.decline_ruling(ruling, current_user, form.reason.data),
+                  _("Ruling %(r)s declined; the officer sees your reason.", r=ruling.number))
+    if done.ok:
+        return redirect(url_for("cases.detail", case_id=case_id))
+    return detail(case_id, decline_form=form), 400
 
 
 @bp.get("/penalties")

@@ -17,6 +17,7 @@ from flask_login import current_user, login_required
 class Role(enum.StrEnum):
     CS_ADMIN = "cs_admin"
     CS_SUPERVISOR = "cs_supervisor"
+    CS_DIRECTOR = "cs_director"          # signs the largest rulings
     CS_OFFICER = "cs_officer"
     AUDITOR = "auditor"
     PARTY_STAFF = "party_staff"
@@ -48,6 +49,7 @@ class Perm(enum.StrEnum):
     VIEW_TEAM_TRAINING = "view_team_training"  # a party's manager: their own staff only
     PRINT_REPORTS = "print_reports"
     VIEW_AUDIT_LOG = "view_audit_log"
+    APPEAL = "appeal"                          # a party's staff: contest its share of a ruling
     VIEW_INTAKE = "view_intake"                # import batches, review and follow-up queues
     IMPORT_TICKETS = "import_tickets"          # upload ticket and volume files
     MANAGE_API_TOKENS = "manage_api_tokens"    # issue and revoke integration tokens
@@ -59,7 +61,7 @@ _CS_READ = {Perm.VIEW_PARTIES, Perm.VIEW_STANDARDS, Perm.VIEW_ACK_COVERAGE, Perm
 _CS_WORK = _CS_READ | {Perm.HANDLE_CASES, Perm.TAKE_TRAINING, Perm.RECORD_ATTENDANCE,
                        Perm.IMPORT_TICKETS}
 _PARTY = {Perm.VIEW_STANDARDS, Perm.ACKNOWLEDGE, Perm.VIEW_CASES, Perm.VIEW_PENALTIES,
-          Perm.TAKE_TRAINING}
+          Perm.TAKE_TRAINING, Perm.APPEAL}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.CS_ADMIN: frozenset(_CS_WORK | {Perm.MANAGE_PARTIES, Perm.MANAGE_USERS,
@@ -69,6 +71,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.CS_SUPERVISOR: frozenset(_CS_WORK | {Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
                                               Perm.PUBLISH_STANDARDS, Perm.MANAGE_TRAINING}),
     Role.CS_OFFICER: frozenset(_CS_WORK),
+    Role.CS_DIRECTOR: frozenset(_CS_WORK),
     Role.AUDITOR: frozenset(_CS_READ | {Perm.VIEW_AUDIT_LOG}),
     Role.PARTY_STAFF: frozenset(_PARTY),
     Role.PARTY_MANAGER: frozenset(_PARTY | {Perm.VIEW_TEAM_ACKS, Perm.VIEW_TEAM_TRAINING}),

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 
 from portal import ROOT
 from portal.accounts.models import User
 from portal.accounts.services import create_user
-from portal.cases.services import ShareInput, issue_ruling, open_case, record_violation
+from portal.cases.rulings import ShareInput, issue_ruling
+from portal.cases.services import open_case, record_violation
 from portal.core.audit import acting_as
 from portal.core.db import utcnow
 from portal.core.permissions import Role
@@ -49,6 +51,7 @@ PARTIES = [
 USERS = [
     ("admin", "系统管理员 王敏", Role.CS_ADMIN, None, "E0001"),
     ("supervisor", "客服主管 李娜", Role.CS_SUPERVISOR, None, "E0002"),
+    ("director", "客服总监 孙立", Role.CS_DIRECTOR, None, "E0010"),
     ("officer", "判责专员 张伟", Role.CS_OFFICER, None, "E0003"),
     ("officer2", "判责专员 刘洋", Role.CS_OFFICER, None, "E0004"),
     ("auditor", "审计 陈静", Role.AUDITOR, None, "E0005"),
@@ -101,6 +104,8 @@ def load_demo(months: int = 4, seed: int = 20261123) -> dict:
     load_training(users, start)
     n_cases = _cases(parties, users, rng, start, months)
     _version_in_review(users["supervisor"])
+    _awaiting_approval(parties, users)
+    _appealed(parties, users)
     from portal.demo.tickets import load_tickets
 
     intake = load_tickets(users["officer"], rng)
@@ -175,16 +180,59 @@ def _cases(parties, users, rng, start, months) -> int:
     return n
 
 
+OVERRIDE = "该条款已在线下培训中逐条讲解并签到，视同知悉。"
+
+
 def _shares(kind, party, by_kind, rng) -> list[ShareInput]:
+    """A share needs an override reason where the party never acknowledged the clause; the
+    demo gives one everywhere and the portal keeps it only where it is needed."""
     if kind is PartyKind.DEPARTMENT:
         emp = rng.choice(EMPLOYEES.get(party.code, [("E0999", "未知")]))
-        return [ShareInput(party.id, 100, *emp)]
+        return [ShareInput(party.id, 100, *emp, override_reason=OVERRIDE)]
     if rng.random() < 0.25:
         dept = rng.choice(by_kind[PartyKind.DEPARTMENT])
         emp = rng.choice(EMPLOYEES[dept.code])
         pct = rng.choice([60, 70, 80])
-        return [ShareInput(party.id, pct), ShareInput(dept.id, 100 - pct, *emp)]
-    return [ShareInput(party.id, 100)]
+        return [ShareInput(party.id, pct, override_reason=OVERRIDE),
+                ShareInput(dept.id, 100 - pct, *emp, override_reason=OVERRIDE)]
+    return [ShareInput(party.id, 100, override_reason=OVERRIDE)]
+
+
+def _awaiting_approval(parties, users):
+    """A large case ruled by an officer, waiting for the supervisor's signature."""
+    clause = next(c for c in _clauses_by_kind()[PartyKind.CARRIER]
+                  if c.fine_per_occurrence == Decimal("500.00"))
+    officer = users["officer2"]
+    with acting_as(officer), frozen_time(utcnow() - timedelta(hours=20)):
+        case = open_case(title="同一配送站点连续虚假签收(批量)",
+                         description="工单号 TK26110001 至 TK26110006,共 6 单;站点:朝阳三站",
+                         incident_at=utcnow() - timedelta(days=3), user=officer)
+        record_violation(case, clause=clause, party=parties["C002"], occurrences=6,
+                         evidence="6 单客户均确认未签收,配送员轨迹未到达小区。", user=officer)
+        issue_ruling(case, officer=officer, rationale="同一站点短期内连续 6 次虚假签收反馈,情节严重,"
+                     "按条款逐单处罚。", shares=[ShareInput(parties["C002"].id, 100,
+                                                        override_reason=OVERRIDE)])
+
+
+def _appealed(parties, users):
+    """A ruling from two days ago that SF Express appeals (round 1, waiting for a decision)."""
+    from portal.cases.appeals import file_appeal
+
+    clause = next(c for c in _clauses_by_kind()[PartyKind.CARRIER]
+                  if c.fine_per_occurrence == Decimal("500.00"))
+    officer = users["officer"]
+    with acting_as(officer), frozen_time(utcnow() - timedelta(days=2)):
+        case = open_case(title="客户投诉未收到包裹,系统显示本人签收",
+                         description="工单号 TK26111877", user=officer,
+                         incident_at=utcnow() - timedelta(days=1))
+        record_violation(case, clause=clause, party=parties["C001"], occurrences=1,
+                         evidence="客户来电录音;签收记录截图。", user=officer)
+        issue_ruling(case, officer=officer, rationale="配送员在客户未签收的情况下反馈签收。",
+                     shares=[ShareInput(parties["C001"].id, 100, override_reason=OVERRIDE)])
+    staff = users["sf.zhou"]
+    with acting_as(staff), frozen_time(utcnow() - timedelta(days=1)):
+        file_appeal(case, parties["C001"].id, "该件已按客户电话要求放入小区快递柜,客户凭取件码"
+                    "取件,快递柜系统有取件记录,并非虚假签收。", staff)
 
 
 def _rationale(kind, rng) -> str:
