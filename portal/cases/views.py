@@ -178,10 +178,7 @@ def file_appeal(case_id: int):
 @bp.post("/cases/<int:case_id>/appeals/<int:appeal_id>/decide")
 @require(Perm.HANDLE_CASES)
 def decide_appeal(case_id: int, appeal_id: int):
-    case = _case_or_404(case_id)
-    appeal = db.session.get(Appeal, appeal_id)
-    if appeal is None or appeal.case_id != case.id:
-        abort(404)
+    appeal = _of_case_or_404(Appeal, case_id, appeal_id)
     form = DecideAppealForm()
     done = submit(form, lambda: appeals.decide_appeal(
         appeal, current_user, AppealStatus(form.outcome.data), form.reason.data,
@@ -189,22 +186,23 @@ def decide_appeal(case_id: int, appeal_id: int):
         _("Appeal %(a)s decided; the party sees the outcome and your reasons.",
           a=appeal.number))
     if done.ok:
-        return redirect(url_for("cases.detail", case_id=case.id))
+        return redirect(url_for("cases.detail", case_id=case_id))
     return detail(case_id, decide_form=form), 400
 
 
-def _pending_or_404(case_id: int, ruling_id: int) -> Ruling:
+def _of_case_or_404(model, case_id: int, object_id: int):
+    """A ruling or appeal of a case the user may see, or 404 (also for another case's)."""
     case = _case_or_404(case_id)
-    ruling = db.session.get(Ruling, ruling_id)
-    if ruling is None or ruling.case_id != case.id:
+    found = db.session.get(model, object_id)
+    if found is None or found.case_id != case.id:
         abort(404)
-    return ruling
+    return found
 
 
 @bp.post("/cases/<int:case_id>/rulings/<int:ruling_id>/approve")
 @require(Perm.HANDLE_CASES)
 def approve(case_id: int, ruling_id: int):
-    ruling = _pending_or_404(case_id, ruling_id)
+    ruling = _of_case_or_404(Ruling, case_id, ruling_id)
     return one_click(lambda: rulings.approve_ruling(ruling, current_user),
                      _("You signed ruling %(r)s: it is in effect.", r=ruling.number),
                      url_for("cases.detail", case_id=case_id))
@@ -213,7 +211,7 @@ def approve(case_id: int, ruling_id: int):
 @bp.post("/cases/<int:case_id>/rulings/<int:ruling_id>/decline")
 @require(Perm.HANDLE_CASES)
 def decline(case_id: int, ruling_id: int):
-    ruling = _pending_or_404(case_id, ruling_id)
+    ruling = _of_case_or_404(Ruling, case_id, ruling_id)
     form = DeclineForm()
     done = submit(form, lambda: rulings.decline_ruling(ruling, current_user, form.reason.data),
                   _("Ruling %(r)s declined; the officer sees your reason.", r=ruling.number))

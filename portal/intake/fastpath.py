@@ -113,32 +113,27 @@ def _pg_encoding(encoding: str) -> str:
 def copy_checked(staging: Staging, text_stream, width: int, counts, progress) -> None:
     """Stream the file through Python's csv reader: rows of the wrong width are reported, blank
     rows skipped, the rest handed to COPY with their line numbers."""
+    from portal.intake.importer import records
+
     dbapi = staging.conn.connection.driver_connection
     cols = ", ".join(["line", *staging.columns])
     reader = csv.reader(text_stream)
     next(reader, None)   # the header, already read
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    line = 1
     with dbapi.cursor() as cur, cur.copy(
             f"COPY {staging.raw} ({cols}) FROM STDIN WITH ({staging.copy_options()})") as copy:
-        try:
-            for values in reader:
-                line += 1
-                if not any(v.strip() for v in values):
-                    continue
-                if len(values) != width:
-                    counts.reject(line, RowError("", "bad_row"))
-                    continue
-                writer.writerow([line, *values])
-                if buffer.tell() >= COPY_BLOCK:
-                    copy.write(buffer.getvalue())
-                    buffer.seek(0)
-                    buffer.truncate()
-                    if progress:
-                        progress()
-        except csv.Error:
-            counts.reject(line + 1, RowError("", "bad_row"))
+        for line, values in records(reader, width):
+            if values is None:
+                counts.reject(line, RowError("", "bad_row"))
+                continue
+            writer.writerow([line, *values])
+            if buffer.tell() >= COPY_BLOCK:
+                copy.write(buffer.getvalue())
+                buffer.seek(0)
+                buffer.truncate()
+                if progress:
+                    progress()
         copy.write(buffer.getvalue())
 
 

@@ -128,17 +128,21 @@ def read_csv(text: str | io.TextIOBase, names: list[str],
     if missing:
         raise FileProblem("missing:" + ",".join(missing))
     known = [(i, h) for i, h in enumerate(header) if h in names]
-    width = len(header)
+    for line, values in records(reader, len(header)):
+        yield line, None if values is None else {h: values[i] for i, h in known}
+
+
+def records(reader, width: int) -> Iterator[tuple[int, list[str] | None]]:
+    """The records after the header as (line, values), the line being the spreadsheet row
+    number; blank rows are skipped, a row of the wrong width (or one the csv module cannot
+    read, which ends the file) comes as (line, None)."""
     line = 1
     try:
         for values in reader:
             line += 1
             if not any(v.strip() for v in values):
                 continue
-            if len(values) != width:
-                yield line, None
-                continue
-            yield line, {h: values[i] for i, h in known}
+            yield line, values if len(values) == width else None
     except csv.Error:
         yield line + 1, None
 
