@@ -118,11 +118,13 @@ def decide_appeal(appeal: Appeal, officer, outcome: AppealStatus, reason: str, *
     appeal.decided_by_id, appeal.decided_at = officer.id, utcnow()
     after = {**appeal.snapshot(), "reason": appeal.decision_reason}
     if outcome is not AppealStatus.UPHELD:
-        old.active = False
+        old.withdraw(appeal.decided_at)
         replacement = Penalty(ruling_id=old.ruling_id, share_id=old.share_id,
                               case_id=old.case_id, party_id=old.party_id,
                               fine=new[0], compensation=new[1], points=new[2],
-                              amount=new[0] + new[1], active=outcome is AppealStatus.REDUCED)
+                              serious_points=min(old.serious_points, new[2]),
+                              amount=new[0] + new[1], active=outcome is AppealStatus.REDUCED,
+                              created_at=appeal.decided_at)
         db.session.add(replacement)
         db.session.flush()
         appeal.new_penalty_id = replacement.id
@@ -131,6 +133,10 @@ def decide_appeal(appeal: Appeal, officer, outcome: AppealStatus, reason: str, *
         record("penalty.replaced", replacement, before={"penalty": old.id, "amount": old.amount},
                after={"amount": replacement.amount, "appeal": appeal.number})
     record("appeal.decided", appeal, after=after)
+    if outcome is not AppealStatus.UPHELD:
+        from portal.cases.sanctions import review_sanctions
+
+        review_sanctions({old.party_id})
     return appeal
 
 

@@ -231,6 +231,8 @@ class ResponsibilityShare(Base):
     fine: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
     compensation: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
     points: Mapped[int] = mapped_column(default=0)
+    # the part of ``points`` from serious clauses (kept past the yearly reset, see sanctions)
+    serious_points: Mapped[int] = mapped_column(default=0, server_default="0")
     # why the party is fined on a clause none of its staff had acknowledged
     override_reason: Mapped[str] = mapped_column(Text, default="")
 
@@ -239,9 +241,19 @@ class ResponsibilityShare(Base):
 
 
 class Penalty(CreatedAtMixin, Base):
-    """What one party owes for one ruling (罚单): the ruled amount times its share."""
+    """What one party owes for one ruling (罚单): the ruled amount times its share.
+
+    ``created_at`` is when it began to stand (its ruling took effect, or an appeal replaced the
+    earlier one); ``withdrawn_at`` when it stopped (its ruling was superseded, or an appeal
+    replaced it). A monthly statement charges a penalty in the month it began and reverses it
+    in the month it was withdrawn, so a statement once issued never changes.
+    """
 
     __tablename__ = "penalties"
+    __table_args__ = (
+        Index("ix_penalties_party_created", "party_id", "created_at"),
+        Index("ix_penalties_party_withdrawn", "party_id", "withdrawn_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ruling_id: Mapped[int] = mapped_column(ForeignKey("rulings.id"), index=True)
@@ -253,7 +265,13 @@ class Penalty(CreatedAtMixin, Base):
     fine: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
     compensation: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
     points: Mapped[int] = mapped_column(default=0)
+    serious_points: Mapped[int] = mapped_column(default=0, server_default="0")
     active: Mapped[bool] = mapped_column(default=True)     # False once its ruling is superseded
+    withdrawn_at: Mapped[datetime | None]
+
+    def withdraw(self, when: datetime) -> None:
+        """Stop this penalty standing (superseded ruling, appeal replaced it)."""
+        self.active, self.withdrawn_at = False, when
 
     ruling: Mapped[Ruling] = relationship(back_populates="penalties")
     share: Mapped[ResponsibilityShare] = relationship()
@@ -311,3 +329,88 @@ class Appeal(Base):
     def snapshot(self) -> dict:
         return {"case": self.case_id, "ruling": self.ruling_id, "party": self.party_id,
                 "round": self.round, "status": self.status}
+
+
+class StatementStatus(enum.StrEnum):
+    ISSUED = "issued"                # frozen by CS, waiting for the party's countersignature
+    COUNTERSIGNED = "countersigned"  # the party's manager signed the text with this hash
+
+
+class Statement(Base):
+    """A party's monthly statement (对账单): its penalties charged and reversed in one calendar
+    month (portal time zone), frozen when CS issues it. ``lines_json`` keeps the lines as
+    issued and ``text_hash`` is the SHA-256 of their canonical text; the party's manager
+    countersigns that hash (name typed, time)."""
+
+    __tablename__ = "statements"
+    __table_args__ = (UniqueConstraint("party_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    period: Mapped[str] = mapped_column(String(7))            # "2026-11"
+    status: Mapped[StatementStatus] = mapped_column(enum_column(StatementStatus),
+                                                    default=StatementStatus.ISSUED, index=True)
+    issued_at: Mapped[datetime]
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lines_json: Mapped[str] = mapped_column(Text)
+    fine_total: Mapped[Decimal]
+    compensation_total: Mapped[Decimal]
+    amount_total: Mapped[Decimal]
+    points_total: Mapped[int]
+    text_hash: Mapped[str] = mapped_column(String(64))
+    countersigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    countersigned_name: Mapped[str] = mapped_column(String(120), default="")
+    countersigned_at: Mapped[datetime | None]
+    countersigned_hash: Mapped[str] = mapped_column(String(64), default="")
+
+    party = relationship("Party")
+    issued_by = relationship("User", foreign_keys=[issued_by_id])
+    countersigned_by = relationship("User", foreign_keys=[countersigned_by_id])
+
+    @property
+    def number(self) -> str:
+        return f"ST-{self.period}-{self.id:06d}"
+
+    def snapshot(self) -> dict:
+        return {"party": self.party_id, "period": self.period, "status": self.status,
+                "amount": self.amount_total, "points": self.points_total,
+                "text_hash": self.text_hash}
+
+
+class SanctionLevel(enum.StrEnum):
+    WARNING = "warning"            # 警告
+    RETRAINING = "retraining"      # 强制复训
+    SUSPENSION = "suspension"      # 暂停新业务: staff still see and appeal
+    TERMINATION = "termination"    # 终止合作
+
+
+class Sanction(CreatedAtMixin, Base):
+    """A sanction a party's points for a year triggered (at most one per level and year).
+    It stands until lifted: by CS with a reason, or by the portal when the points that
+    triggered it are taken back on appeal or correction."""
+
+    __tablename__ = "sanctions"
+    __table_args__ = (UniqueConstraint("party_id", "year", "level"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    year: Mapped[int]
+    level: Mapped[SanctionLevel] = mapped_column(enum_column(SanctionLevel))
+    threshold: Mapped[int]
+    points: Mapped[int]                      # the party's points for the year when triggered
+    triggered_at: Mapped[datetime]
+    lifted_at: Mapped[datetime | None]
+    lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lift_reason: Mapped[str] = mapped_column(Text, default="")
+
+    party = relationship("Party")
+    lifted_by = relationship("User", foreign_keys=[lifted_by_id])
+
+    @property
+    def active(self) -> bool:
+        return self.lifted_at is None
+
+    def snapshot(self) -> dict:
+        return {"party": self.party_id, "year": self.year, "level": self.level,
+                "threshold": self.threshold, "points": self.points,
+                "lifted_at": self.lifted_at, "lift_reason": self.lift_reason}

@@ -60,6 +60,7 @@ class Totals:
     fine: Decimal
     compensation: Decimal
     points: int
+    serious_points: int = 0     # the part of ``points`` from serious clauses
 
     @property
     def owed(self) -> Decimal:
@@ -70,7 +71,8 @@ def case_totals(case: Case) -> Totals:
     confirmed = [v for v in case.violations if v.status is ViolationStatus.CONFIRMED]
     return Totals(sum((v.party_fine for v in confirmed), Decimal("0.00")),
                   sum((v.customer_compensation for v in confirmed), Decimal("0.00")),
-                  sum(v.points for v in confirmed))
+                  sum(v.points for v in confirmed),
+                  sum(v.points for v in confirmed if v.clause.serious))
 
 
 def split_points(total: int, percents: list[int]) -> list[int]:
@@ -201,12 +203,13 @@ def issue_ruling(case: Case, *, officer, rationale: str, shares: list[ShareInput
     percents = [s.percent for s in shares]
     parts = zip(shares, split_by_shares(totals.fine, percents),
                 split_by_shares(totals.compensation, percents),
-                split_points(totals.points, percents), strict=True)
-    for s, fine, comp, points in parts:
+                split_points(totals.points, percents),
+                split_points(totals.serious_points, percents), strict=True)
+    for s, fine, comp, points, serious in parts:
         db.session.add(ResponsibilityShare(
             ruling=ruling, party_id=s.party_id, percent=s.percent,
             employee_no=s.employee_no.strip(), employee_name=s.employee_name.strip(),
-            fine=fine, compensation=comp, points=points,
+            fine=fine, compensation=comp, points=points, serious_points=min(serious, points),
             override_reason=overrides.get(s.party_id, "")))
     db.session.flush()
     before = case.snapshot()
@@ -285,19 +288,22 @@ def _take_effect(ruling: Ruling) -> None:
     case = ruling.case
     before = case.snapshot()
     old = ruling.supersedes
+    now = utcnow()
     if old is not None:
         old.status = RulingStatus.SUPERSEDED
         for p in old.penalties:
-            p.active = False
+            if p.active:
+                p.withdraw(now)
         record("ruling.superseded", old, after={"case": case.number, "by": ruling.number,
                                                 "reason": ruling.supersede_reason})
-    ruling.status, ruling.effective_at = RulingStatus.EFFECTIVE, utcnow()
+    ruling.status, ruling.effective_at = RulingStatus.EFFECTIVE, now
     parties = {p.id: p for p in db.session.scalars(select(Party).where(
         Party.id.in_([s.party_id for s in ruling.shares])))}
     for share in ruling.shares:
         penalty = Penalty(ruling=ruling, share=share, case=case, party_id=share.party_id,
                           amount=share.fine + share.compensation, fine=share.fine,
-                          compensation=share.compensation, points=share.points)
+                          compensation=share.compensation, points=share.points,
+                          serious_points=share.serious_points, created_at=now)
         db.session.add(penalty)
         record("penalty.created", penalty, after={
             "case": case.number, "party": parties[share.party_id].code,
@@ -308,9 +314,12 @@ def _take_effect(ruling: Ruling) -> None:
     record("ruling.effective", ruling, after={"case": case.number, "total": ruling.total_amount})
     record("case.ruled", case, before=before, after=case.snapshot())
 
+    from portal.cases.sanctions import review_sanctions
     from portal.hr.services import notices_for_ruling
 
     notices_for_ruling(ruling)
+    review_sanctions({s.party_id for s in ruling.shares} |
+                     ({p.party_id for p in old.penalties} if old is not None else set()))
 
 
 def _check_overrides(case: Case, shares: list[ShareInput], parties: dict) -> dict[int, str]:

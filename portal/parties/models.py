@@ -26,13 +26,21 @@ class Party(CreatedAtMixin, Base):
     name_en: Mapped[str] = mapped_column(String(120), default="")
     kind: Mapped[PartyKind] = mapped_column(enum_column(PartyKind), index=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # the gravest sanction standing ("" none; see ``cases.models.SanctionLevel``), kept by
+    # ``cases.sanctions``; suspension and termination mean: no new business
+    sanction: Mapped[str] = mapped_column(String(20), default="", server_default="")
     version: Mapped[int] = mapped_column(default=1)
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it)
 
     @property
     def is_internal(self) -> bool:
         return self.kind is PartyKind.DEPARTMENT
+
+    @property
+    def new_business(self) -> bool:
+        """May the party receive new business (orders routed to it, new listings)?"""
+        return self.active and self.sanction not in ("suspension", "termination")
 
     def name(self, locale: str) -> str:
         return self.name_en if locale.startswith("en") and self.name_en else self.name_zh

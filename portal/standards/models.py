@@ -236,6 +236,11 @@ class Clause(Base):
     def points_per_occurrence(self) -> int:
         return sum(r.points or 0 for r in self.rules if r.kind is RuleKind.POINTS)
 
+    @property
+    def serious(self) -> bool:
+        """Are its points serious (kept past the yearly reset of a party's points)?"""
+        return any(r.kind is RuleKind.POINTS and r.params.get("serious") for r in self.rules)
+
 
 class PenaltyRule(Base):
     """How a breach of a clause is priced (see ``standards.rules`` for the kinds)."""

@@ -11,7 +11,8 @@ Kinds:
                   order value, at least ¥10), keeping what the customer is compensated apart
                   from what the party is fined;
 - ``time_limit``  something must be done within a time (answer within 2 h); a breach fines;
-- ``points``      points per occurrence;
+- ``points``      points per occurrence; ``serious = true`` marks them serious (严重违规): they
+                  are kept past the yearly reset of a party's points (see ``cases.sanctions``);
 - ``escalation``  from the Nth breach of the clause by the same party within a window, the
                   fine is multiplied (x2 for the third breach in 30 days).
 """
@@ -136,8 +137,13 @@ def parse_rule(data: dict) -> dict:
                                               1, MAX_LIMIT_MINUTES)
         out["amount"] = _money(data.get("amount"), _("Fine"))
     elif kind is RuleKind.POINTS:
-        _only(data, {"points"}, kind)
+        _only(data, {"points", "serious"}, kind)
         out["points"] = _int(data.get("points"), _("Points"), 1, 100)
+        serious = data.get("serious", False)
+        if not isinstance(serious, bool):
+            _fail(_("serious must be true or false."))
+        if serious:        # only when set, so the text (and hash) of other rules is unchanged
+            out["params"]["serious"] = True
     elif kind is RuleKind.ESCALATION:
         _only(data, {"nth", "window_days", "multiplier"}, kind)
         out["params"]["nth"] = _int(data.get("nth"), _("Repeat number"), 2, 100)
@@ -236,6 +242,9 @@ def describe(kind: RuleKind, amount: Decimal | None, points: int | None, params:
         return _("Must be done within %(limit)s; each breach fines the party %(amount)s.",
                  limit=_duration(params["limit_minutes"]), amount=_yuan(amount))
     if kind is RuleKind.POINTS:
+        if params.get("serious"):
+            return _("%(n)d points per occurrence (serious: kept past the yearly reset).",
+                     n=points)
         return _("%(n)d points per occurrence.", n=points)
     if kind is RuleKind.ESCALATION:
         return _("From breach number %(nth)d within %(days)d days by the same party, the fine "
