@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select, update
 
-from portal.cases.models import Case, CaseStatus, Violation, ViolationStatus
+from portal.cases.models import Case, CaseParty, CaseStatus, Violation, ViolationStatus
 from portal.cases.services import open_case
 from portal.core.audit import AuditEvent, acting_as
 from portal.core.db import utcnow
@@ -152,6 +152,8 @@ def test_confirm_opens_a_case_with_the_violation(app, queue, make_browser):
         assert "T2" in case.title and "CAR-TKT §3" in case.title
         assert "2 days late" in case.description
         assert v.reviewed_by_id == _user("cs_officer").id
+        assert [p.party_id for p in db.session.scalars(select(CaseParty).where(
+            CaseParty.case_id == case.id))] == [v.party_id]     # the party now sees the case
     assert f"Case {case.number} opened with 1 violation." in b.get("/intake/review").get_data(
         as_text=True)
     assert listed(b) == ["T1", "T4", "T3"]
@@ -192,6 +194,9 @@ def test_merge_into_an_open_case(app, queue, make_browser):
         assert (v.case_id, v.status) == (case_id, ViolationStatus.CONFIRMED)
     with app.app_context():
         assert db.session.get(Case, case_id).version > version   # a ruling in flight fails
+        assert set(db.session.scalars(select(CaseParty.party_id).where(
+            CaseParty.case_id == case_id))) == {violation(app, queue.v[t]).party_id
+                                                for t in ("T2", "T3")}
     merged = events(app, "violation.merged")
     assert len(merged) == 2 and number in merged[0].after
     assert "2 violations merged into case" in b.get("/intake/review").get_data(as_text=True)

@@ -212,6 +212,9 @@ def issue_ruling(case: Case, *, officer, rationale: str, shares: list[ShareInput
             fine=fine, compensation=comp, points=points, serious_points=min(serious, points),
             override_reason=overrides.get(s.party_id, "")))
     db.session.flush()
+    from portal.cases.services import involve
+
+    involve(case.id, parties.values())
     before = case.snapshot()
     record("ruling.issued", ruling, after={
         "case": case.number, "total": totals.owed, "fine": totals.fine,

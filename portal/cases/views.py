@@ -4,6 +4,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal.cases import appeals, rulings, services
 from portal.cases.forms import (
@@ -14,14 +15,26 @@ from portal.cases.forms import (
     RulingForm,
     ViolationForm,
 )
-from portal.cases.models import Appeal, AppealStatus, Case, Ruling, RulingStatus
+from portal.cases.models import (
+    Appeal,
+    AppealStatus,
+    Case,
+    CaseStatus,
+    Penalty,
+    Ruling,
+    RulingStatus,
+)
+from portal.core import filters
 from portal.core.forms import choices
+from portal.core.i18n import select_locale
 from portal.core.money import format_yuan
 from portal.core.permissions import Perm, Role, allowed, ensure_visible, party_scope, require
-from portal.core.web import ConfirmForm, one_click, page_arg, submit
+from portal.core.timeutil import zone
+from portal.core.web import ConfirmForm, csv_response, one_click, page_arg, submit
 from portal.extensions import db
+from portal.intake.review import clause_options
 from portal.parties.forms import KIND_LABELS
-from portal.parties.models import Party
+from portal.parties.models import Party, PartyKind
 from portal.standards.models import Clause
 
 bp = Blueprint("cases", __name__)
@@ -56,12 +69,36 @@ def _ruling_form(form: RulingForm | None = None) -> RulingForm:
     return form
 
 
+def _case_filters(args, tz) -> tuple[services.CaseFilters, dict[str, str]]:
+    f, errors = services.CaseFilters(), {}
+    f.q = filters.text(args, "q", 60)
+    status = args.get("status", "")
+    if status:
+        try:
+            f.status = CaseStatus(status)
+        except ValueError:
+            errors["status"] = _("Unknown status.")
+    f.kind = filters.party_kind(args, errors)
+    f.party = filters.text(args, "party")
+    f.standard_id, f.clause_number = filters.clause(args, errors)
+    f.incident_from = filters.local_day(args, errors, "from", tz)
+    f.incident_to = filters.local_day(args, errors, "to", tz, end=True)
+    f.min_amount = filters.amount(args, errors, "min")
+    f.open_appeal = args.get("appeal") == "open"
+    return f, errors
+
+
 @bp.get("/cases")
 @require(Perm.VIEW_CASES)
 def index():
-    page = db.paginate(services.visible_cases_query(current_user), page=page_arg(request),
-                       per_page=25, error_out=False)
-    return render_template("cases/index.html", page=page, scope=party_scope(current_user))
+    scope = party_scope(current_user)
+    f, errors = _case_filters(request.args, zone(current_user.timezone))
+    page = services.cases_page(current_user, f, page_arg(request))
+    ctx = {"page": page, "scope": scope, "filters": f, "errors": errors,
+           "statuses": list(CaseStatus), "count_cap": services.COUNT_CAP}
+    if scope is None:
+        ctx.update(kinds=list(PartyKind), clauses=clause_options(select_locale(), everything=True))
+    return render_template("cases/index.html", **ctx)
 
 
 @bp.route("/cases/new", methods=["GET", "POST"])
@@ -220,12 +257,64 @@ def decline(case_id: int, ruling_id: int):
     return detail(case_id, decline_form=form), 400
 
 
+def _ledger_filters(args, tz) -> tuple[services.LedgerFilters, dict[str, str]]:
+    f, errors = services.LedgerFilters(), {}
+    f.kind = filters.party_kind(args, errors)
+    f.party = filters.text(args, "party")
+    period = filters.month(args, errors, "month", tz)
+    if period:
+        f.since, f.until = period
+    else:
+        f.since = filters.local_day(args, errors, "from", tz)
+        f.until = filters.local_day(args, errors, "to", tz, end=True)
+    try:
+        f.status = services.LedgerStatus(args.get("status") or services.LedgerStatus.STANDING)
+    except ValueError:
+        errors["status"] = _("Unknown status.")
+    case = filters.text(args, "case", 20)
+    if case:
+        number = services.CASE_NO.match(case)
+        if number:
+            f.case_no = int(number.group(1))
+        else:
+            errors["case"] = _("Enter a case number, e.g. CASE-000123.")
+    return f, errors
+
+
 @bp.get("/penalties")
 @require(Perm.VIEW_PENALTIES)
 def penalties():
-    page = db.paginate(services.visible_penalties_query(current_user), page=page_arg(request),
-                       per_page=50, error_out=False)
-    return render_template("cases/penalties.html", page=page)
+    """The penalty ledger: per party (filter), with the totals of everything that matches."""
+    scope = party_scope(current_user)
+    f, errors = _ledger_filters(request.args, zone(current_user.timezone))
+    if request.args.get("format") == "csv":
+        return _ledger_csv(f)
+    ctx = {"page": services.ledger_page(current_user, f, page_arg(request)),
+           "totals": services.ledger_totals(current_user, f), "filters": f, "errors": errors,
+           "scope": scope, "statuses": list(services.LedgerStatus),
+           "count_cap": services.COUNT_CAP}
+    if scope is None:
+        ctx["kinds"] = list(PartyKind)
+    return render_template("cases/penalties.html", **ctx)
+
+
+LEDGER_CSV_MAX = 100_000
+
+
+def _ledger_csv(f: services.LedgerFilters):
+    q = services.visible_penalties_query(current_user, f).options(
+        selectinload(Penalty.party), selectinload(Penalty.share), selectinload(Penalty.case),
+        selectinload(Penalty.ruling)).limit(LEDGER_CSV_MAX)
+    tz = zone(current_user.timezone)
+    rows = ([f"P-{p.id:06d}", p.case.number, p.ruling.number, p.party.code, p.party.name_zh,
+             p.share.percent, p.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+             p.withdrawn_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if p.withdrawn_at else "",
+             p.fine, p.compensation, p.amount, p.points]
+            for p in db.session.scalars(q))
+    return csv_response("penalties.csv", [
+        _("Penalty"), _("Case"), _("Ruling"), _("Party code"), _("Party"), _("Share %"),
+        _("Standing from"), _("Withdrawn on"), _("Fine"), _("Compensation recovered"),
+        _("Amount"), _("Points")], rows)
 
 
 from portal.cases import evidence_views  # noqa: F401  (evidence routes on bp)

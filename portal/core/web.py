@@ -133,6 +133,46 @@ class Paged:
         return self.page + 1
 
 
+@dataclass
+class CappedPage(Paged):
+    """A page of a long list whose total is counted only up to ``cap`` + 1 ("10,000+"); whether
+    a next page exists is known from the page's own query (one row more than shown)."""
+
+    more: bool = False
+    cap: int = 10_000
+
+    @property
+    def capped(self) -> bool:
+        return self.total > self.cap
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-min(self.total, self.cap) // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.more
+
+
+def capped_page(q, id_column, page: int, per_page: int, cap: int = 10_000) -> CappedPage:
+    """One page of the select ``q`` (ordered; options for eager loading already on it), its
+    rows fetched with one row more to know whether another page follows, and counted only up
+    to ``cap`` (and not at all when the first page holds everything)."""
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+
+    found = db.session.scalars(q.offset((page - 1) * per_page).limit(per_page + 1)).all()
+    more = len(found) > per_page
+    found = found[:per_page]
+    if page == 1 and not more:
+        total = len(found)
+    else:
+        ids = q.with_only_columns(id_column).order_by(None).limit(cap + 1).subquery()
+        total = db.session.scalar(select(func.count()).select_from(ids))
+    return CappedPage(found, page, per_page, total, more=more, cap=cap)
+
+
 def int_arg(request, name: str, default: int = 1) -> int:
     try:
         return max(1, int(request.args.get(name, default)))

@@ -15,8 +15,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from portal.core import filters
 from portal.core.i18n import select_locale
-from portal.core.money import MoneyError, to_money
 from portal.core.permissions import Perm, allowed, require
 from portal.core.timeutil import local_day_bounds_utc, local_today, zone
 from portal.core.web import Paged, csv_response, page_arg, submit
@@ -58,36 +58,13 @@ def _filters(args) -> tuple[review.QueueFilters, dict[str, str]]:
     """The queue's filters from the query string; a value that cannot be read is ignored and
     said beside its box."""
     f, errors = review.QueueFilters(), {}
-    kind = args.get("kind", "")
-    if kind:
-        try:
-            f.kind = PartyKind(kind)
-        except ValueError:
-            errors["kind"] = _("Unknown kind of party.")
-    f.party = args.get("party", "").strip()[:120]
-    clause = args.get("clause", "")
-    if clause:
-        sid, _sep, number = clause.partition(":")
-        if sid.isdigit() and number:
-            f.standard_id, f.clause_number = int(sid), number[:20]
-        else:
-            errors["clause"] = _("Choose a clause from the list.")
-    amount = args.get("min", "").strip()
-    if amount:
-        try:
-            f.min_amount = to_money(amount)
-            if f.min_amount < 0:
-                raise MoneyError(amount)
-        except MoneyError:
-            f.min_amount = None
-            errors["min"] = _("Enter an amount in yuan, e.g. 100 or 99.50.")
-    age = args.get("age", "").strip()
-    if age:
-        if age.isdigit() and 0 < int(age) <= 3650:
-            f.older_than_days = int(age)
-        else:
-            errors["age"] = _("Enter a whole number of days from 1 to 3650.")
-    f.number = args.get("q", "").strip()[:40]
+    f.kind = filters.party_kind(args, errors)
+    f.party = filters.text(args, "party")
+    f.standard_id, f.clause_number = filters.clause(args, errors)
+    f.min_amount = filters.amount(args, errors, "min")
+    f.older_than_days = filters.whole_number(
+        args, errors, "age", 1, 3650, _("Enter a whole number of days from 1 to 3650."))
+    f.number = filters.text(args, "q", 40)
     try:
         f.sort = review.Sort(args.get("sort") or review.Sort.OLDEST)
     except ValueError:

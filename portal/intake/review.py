@@ -31,21 +31,22 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import selectinload
 
 from portal.cases.models import Case, CaseStatus, Violation, ViolationStatus
-from portal.cases.services import open_case
+from portal.cases.services import involve, open_case
 from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError
 from portal.core.money import format_yuan
 from portal.core.timeutil import zone
-from portal.core.web import Paged
+from portal.core.web import CappedPage, capped_page
 from portal.extensions import db
 from portal.intake.facts import describe
 from portal.intake.models import Chase, Ticket
 from portal.parties.models import Party, PartyKind
+from portal.parties.services import parties_matching
 from portal.standards.models import RELEASED, Clause, Standard, StandardVersion
 
 PER_PAGE = 50
@@ -85,15 +86,9 @@ def queue_query(f: QueueFilters, now: datetime):
     number are looked up first, so that the planner sees plain lists of ids and numbers."""
     q = select(Violation).where(Violation.status == ViolationStatus.PROPOSED)
     if f.kind is not None or f.party:
-        parties = select(Party.id)
-        if f.kind is not None:
-            parties = parties.where(Party.kind == f.kind)
-        if f.party:
-            term = f.party.strip()
-            parties = db.session.scalars(parties.where(or_(
-                func.lower(Party.code) == term.lower(),
-                Party.name_zh.contains(term, autoescape=True),
-                func.lower(Party.name_en).contains(term.lower(), autoescape=True)))).all()
+        parties = parties_matching(f.kind, f.party)
+        if f.party:       # a plain list of ids for the planner
+            parties = db.session.scalars(parties).all()
         q = q.where(Violation.party_id.in_(parties))
     if f.standard_id is not None:
         q = q.where(Violation.standard_id == f.standard_id,
@@ -133,50 +128,23 @@ class QueueRow:
         return self.violation.party_fine + self.violation.customer_compensation
 
 
-@dataclass
-class QueuePage(Paged):
-    """A page of the queue (``items`` are ``QueueRow``s) whose total is counted only up to
-    ``COUNT_CAP`` + 1; whether a next page exists is known from the page's own query."""
-
-    more: bool = False
-
-    @property
-    def capped(self) -> bool:
-        return self.total > COUNT_CAP
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-min(self.total, COUNT_CAP) // self.per_page))
-
-    @property
-    def has_next(self) -> bool:
-        return self.more
-
-
-def queue_page(f: QueueFilters, page: int, tz: ZoneInfo, per_page: int = PER_PAGE) -> QueuePage:
-    """One page of the queue, with each row's ticket, facts in ``tz`` and same-order flags.
-
-    Counting stops at ``COUNT_CAP``: the first page never pays for an exact count of a large
-    queue, and a first page that holds everything is not counted at all."""
+def queue_page(f: QueueFilters, page: int, tz: ZoneInfo, per_page: int = PER_PAGE
+               ) -> CappedPage:
+    """One page of the queue (``items`` are ``QueueRow``s), with each row's ticket, facts in
+    ``tz`` and same-order flags; counted up to ``COUNT_CAP`` (``core.web.capped_page``), so the
+    first page never pays for an exact count of a large queue."""
     now = utcnow()
-    q = queue_query(f, now)
-    found = db.session.scalars(
-        q.options(selectinload(Violation.party), selectinload(Violation.standard),
-                  selectinload(Violation.clause))
-        .offset((page - 1) * per_page).limit(per_page + 1)).all()
-    has_next = len(found) > per_page
-    found = found[:per_page]
-    if page == 1 and not has_next:
-        total = len(found)
-    else:
-        ids = q.with_only_columns(Violation.id).order_by(None).limit(COUNT_CAP + 1).subquery()
-        total = db.session.scalar(select(func.count()).select_from(ids))
+    q = queue_query(f, now).options(selectinload(Violation.party),
+                                    selectinload(Violation.standard),
+                                    selectinload(Violation.clause))
+    result = capped_page(q, Violation.id, page, per_page, COUNT_CAP)
+    found = result.items
     tickets = _tickets({v.ticket_no for v in found})
     elsewhere = compensated_elsewhere(found, tickets)
-    rows = [QueueRow(v, tickets.get(v.ticket_no), describe(v, tz, tickets.get(v.ticket_no)),
-                     now - v.recorded_at, elsewhere.get(v.id, []))
-            for v in found]
-    return QueuePage(rows, page, per_page, total, more=has_next)
+    result.items = [QueueRow(v, tickets.get(v.ticket_no),
+                             describe(v, tz, tickets.get(v.ticket_no)),
+                             now - v.recorded_at, elsewhere.get(v.id, [])) for v in found]
+    return result
 
 
 def _tickets(numbers) -> dict[str, Ticket]:
@@ -214,15 +182,16 @@ def _clause_sort_key(number: str):
     return [int(p) if p.isdigit() else 0 for p in number.split(".")]
 
 
-def clause_options(locale: str) -> list[tuple[int, str, str]]:
-    """The clauses the rule engine checks, one per standard and clause number (titled as in
-    their latest released version): ``(standard_id, clause_number, label)``."""
-    rows = db.session.execute(
-        select(Standard.id, Standard.code, Clause.number, Clause.title_zh, Clause.title_en)
-        .join(StandardVersion, Clause.standard_version_id == StandardVersion.id)
-        .join(Standard, StandardVersion.standard_id == Standard.id)
-        .where(Clause.check != "", StandardVersion.status.in_(RELEASED))
-        .order_by(Standard.code, StandardVersion.number)).all()
+def clause_options(locale: str, everything: bool = False) -> list[tuple[int, str, str]]:
+    """The clauses the rule engine checks (``everything``: all clauses), one per standard and
+    clause number (titled as in their latest released version):
+    ``(standard_id, clause_number, label)``."""
+    q = (select(Standard.id, Standard.code, Clause.number, Clause.title_zh, Clause.title_en)
+         .join(StandardVersion, Clause.standard_version_id == StandardVersion.id)
+         .join(Standard, StandardVersion.standard_id == Standard.id)
+         .where(StandardVersion.status.in_(RELEASED))
+         .order_by(Standard.code, StandardVersion.number))
+    rows = db.session.execute(q if everything else q.where(Clause.check != "")).all()
     latest = {}
     for r in rows:
         title = r.title_en if locale.startswith("en") and r.title_en else r.title_zh
@@ -319,6 +288,7 @@ def _claim_confirmed(violations: list[Violation], user, case: Case,
                      tickets: dict[str, Ticket]) -> list[Zeroed]:
     _claim(violations, status=ViolationStatus.CONFIRMED, case_id=case.id,
            reviewed_by_id=user.id, reviewed_at=utcnow())
+    involve(case.id, {v.party for v in violations})
     db.session.expire(case, ["violations"])
     return _one_compensation_per_order(violations, tickets)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from portal.core.audit import record
 from portal.core.errors import ServiceError
@@ -43,3 +43,17 @@ def list_parties(kind: PartyKind | None = None):
     if kind:
         q = q.where(Party.kind == kind)
     return db.session.scalars(q).all()
+
+
+def parties_matching(kind=None, term: str = ""):
+    """A select of the ids of the parties of ``kind`` whose code is ``term`` or whose name
+    contains it (either may be empty: no condition). For list filters."""
+    q = select(Party.id)
+    if kind is not None:
+        q = q.where(Party.kind == kind)
+    term = (term or "").strip()
+    if term:
+        q = q.where(or_(func.lower(Party.code) == term.lower(),
+                        Party.name_zh.contains(term, autoescape=True),
+                        func.lower(Party.name_en).contains(term.lower(), autoescape=True)))
+    return q
