@@ -42,6 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.api.views import api_bp, tokens_bp
     from portal.audit.cli import audit_cli
     from portal.audit.views import bp as audit_bp
+    from portal.cases.cli import statements_cli
     from portal.cases.views import bp as cases_bp
     from portal.demo.cli import demo_cli
     from portal.hr.views import bp as hr_bp
@@ -62,6 +63,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # token-authenticated JSON, no session: no CSRF token to send
     for group in (audit_cli, standards_cli, demo_cli, worker_cli, intake_cli,
-                  tokens_cli):
+                  tokens_cli, statements_cli):
         app.cli.add_command(group)
     return app

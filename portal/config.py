@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from itertools import pairwise
 from pathlib import Path
 
 
@@ -25,6 +26,50 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+class SettingError(ValueError):
+    """A setting that cannot be read; the message starts with the setting's name."""
+
+
+# Sanction levels from the mildest to the gravest (the values of ``cases.models.SanctionLevel``)
+SANCTION_LEVELS = ("warning", "retraining", "suspension", "termination")
+
+
+def parse_sanction_thresholds(text: str, name: str = "SANCTION_THRESHOLDS"
+                              ) -> list[tuple[int, str]]:
+    """``"12:warning,24:retraining"`` -> ``[(12, "warning"), (24, "retraining")]``, mildest
+    first. Each level at most once, and a graver level needs more points than a milder one;
+    an empty setting means no sanctions."""
+    ladder = []
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        points, sep, level = item.strip().partition(":")
+        points, level = points.strip(), level.strip().lower()
+        if not sep or not points.isdigit() or int(points) < 1:
+            raise SettingError(f"{name}: {item.strip()!r} is not points:level with whole "
+                               f"points of at least 1 (e.g. 12:warning)")
+        if level not in SANCTION_LEVELS:
+            raise SettingError(f"{name}: unknown level {level!r} (use "
+                               f"{', '.join(SANCTION_LEVELS)})")
+        if any(level == known for _p, known in ladder):
+            raise SettingError(f"{name}: {level} is given twice")
+        ladder.append((int(points), level))
+    ladder.sort(key=lambda t: SANCTION_LEVELS.index(t[1]))
+    for (low, milder), (high, graver) in pairwise(ladder):
+        if high <= low:
+            raise SettingError(f"{name}: {graver} ({high} points) must need more points than "
+                               f"{milder} ({low} points)")
+    return ladder
+
+
+def parse_carry_years(value, name: str = "SERIOUS_POINTS_CARRY_YEARS") -> int:
+    """The following years serious points also count in: a whole number from 0 to 10."""
+    text = str(value).strip()
+    if not text.isdigit() or int(text) > 10:
+        raise SettingError(f"{name}: {text!r} is not a whole number of years from 0 to 10")
+    return int(text)
+
+
 def database_url(instance_path: Path) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -34,6 +79,14 @@ def database_url(instance_path: Path) -> str:
                 return "postgresql+psycopg://" + url[len(prefix):]
         return url
     return f"sqlite:///{instance_path / 'portal.db'}"
+
+
+def _setting(name: str, default: str, parse) -> str:
+    """The environment's text for ``name`` (or ``default``), refused at start-up if ``parse``
+    cannot read it."""
+    text = os.environ.get(name, default)
+    parse(text, name)
+    return text
 
 
 def defaults(instance_path: Path) -> dict:
@@ -90,6 +143,14 @@ def defaults(instance_path: Path) -> dict:
         "APPEAL_DAYS": int(os.environ.get("APPEAL_DAYS", "7")),
         # Ticket and volume files uploaded for import (read as a stream, stored while imported)
         "IMPORT_MAX_BYTES": int(os.environ.get("IMPORT_MAX_BYTES", str(1_000_000_000))),
+        # Points per party per calendar year (portal time zone) and the sanctions they trigger:
+        # "points:level,..." (levels: warning, retraining, suspension, termination). Serious
+        # points also count in the following SERIOUS_POINTS_CARRY_YEARS years (0: reset).
+        "SANCTION_THRESHOLDS": _setting("SANCTION_THRESHOLDS",
+                                        "12:warning,24:retraining,36:suspension,48:termination",
+                                        parse_sanction_thresholds),
+        "SERIOUS_POINTS_CARRY_YEARS": parse_carry_years(
+            os.environ.get("SERIOUS_POINTS_CARRY_YEARS", "1")),
         # Address used in emails for links back to the portal.
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
     }

@@ -52,6 +52,10 @@ MATRIX = {
     ("GET", "parties.new"): ("/parties/new", expect({"cs_admin"})),
     ("POST", "parties.new"): ("/parties/new", expect({"cs_admin"})),
     ("GET", "parties.detail"): ("/parties/{carrier_a}", expect(READ)),
+    ("GET", "parties.standing"): ("/parties/standing", {**expect(PARTY),
+                                                         **{u: 302 for u in READ}}),
+    ("POST", "parties.lift_sanction"): ("/parties/{carrier_a}/sanctions/0/lift", expect(
+        set(), not_found={"cs_admin", "cs_supervisor", "cs_director"})),
     ("GET", "standards.index"): ("/standards/", expect(READ | PARTY)),
     ("GET", "standards.new"): ("/standards/new", expect({"cs_admin", "cs_supervisor"})),
     ("POST", "standards.new"): ("/standards/new", expect({"cs_admin", "cs_supervisor"})),
@@ -238,7 +242,25 @@ MATRIX = {
                                                                      ok_code=404)),
     ("POST", "api.import_tickets"): ("/api/v1/tickets", {u: 401 for u in USERS}),
     ("GET", "api.violations"): ("/api/v1/violations", {u: 401 for u in USERS}),
+    ("GET", "api.parties"): ("/api/v1/parties", {u: 401 for u in USERS}),
     ("GET", "api.openapi_document"): ("/api/v1/openapi.json", {u: 200 for u in USERS}),
+    # --- monthly statements: {statement} is carrier A's (C001); another party's is 404; the
+    # issue form sent empty answers 400; countersigning: managers only, of C001 only (the
+    # empty form answers 400)
+    ("GET", "cases.statements"): ("/statements", expect(READ | PARTY)),
+    ("POST", "cases.issue_statements"): ("/statements/issue", expect(CS, ok_code=400)),
+    ("GET", "cases.statement"): ("/statements/{statement}", expect(
+        READ | {"staff_a", "carrier_manager"}, not_found=PARTY - {"staff_a", "carrier_manager"})),
+    ("POST", "cases.countersign_statement"): ("/statements/{statement}/countersign", expect(
+        {"carrier_manager"}, not_found={"dept_manager", "dept_b_manager"}, ok_code=400)),
+    ("GET", "cases.statement_csv"): ("/statements/{statement}.csv", expect(
+        READ | {"staff_a", "carrier_manager"}, not_found=PARTY - {"staff_a", "carrier_manager"})),
+    ("GET", "cases.statement_xlsx"): ("/statements/{statement}.xlsx", expect(
+        READ | {"staff_a", "carrier_manager"}, not_found=PARTY - {"staff_a", "carrier_manager"})),
+    ("GET", "cases.statement_pdf"): ("/statements/{statement}.pdf", expect(
+        READ | {"staff_a", "carrier_manager"}, not_found=PARTY - {"staff_a", "carrier_manager"})),
+    ("GET", "cases.statement_preview"): ("/statements/preview?party=C001&period=2026-11", expect(
+        READ | {"staff_a", "carrier_manager"}, not_found=PARTY - {"staff_a", "carrier_manager"})),
 }
 
 
@@ -260,6 +282,7 @@ def world(app):
         world.ids.update(_course_writing(world.ids))
         world.ids["batch"] = _import_batch()
         world.ids["evidence"] = _evidence(world.ids["case"])
+        world.ids["statement"] = _statement(world.ids["carrier_a"])
         return world
 
 
@@ -277,6 +300,23 @@ def _evidence(case_id: int) -> int:
                                 b"%PDF-1.4\n%%EOF\n", officer)
     db.session.commit()
     return evidence.id
+
+
+def _statement(party_id: int) -> int:
+    """Carrier A's statement of this month (the world's case), issued once the month is over."""
+    from datetime import timedelta
+
+    from portal.cases.statements import current_period, issue_statement
+    from portal.core.timeutil import frozen_time
+    from portal.extensions import db
+    from portal.parties.models import Party
+    from tests.test_training import _user
+
+    period = current_period()
+    with frozen_time(period.end + timedelta(hours=1)):
+        statement = issue_statement(db.session.get(Party, party_id), period, _user("cs_officer"))
+    db.session.commit()
+    return statement.id
 
 
 def _import_batch() -> int:

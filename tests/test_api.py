@@ -444,7 +444,7 @@ def test_the_openapi_document_is_valid_and_lists_every_ticket_field(client):
     assert item["properties"]["order_value"]["description"].startswith(
         "Order value in yuan, not negative")
     assert item["properties"]["customer_signed"]["type"] == "boolean"
-    assert set(doc["paths"]) == {"/tickets", "/violations", "/openapi.json"}
+    assert set(doc["paths"]) == {"/tickets", "/violations", "/parties", "/openapi.json"}
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     zh = client.get("/api/v1/openapi.json", headers={"Accept-Language": "zh-CN"}).json
     validate(zh)

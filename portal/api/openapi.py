@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from portal.cases.models import ViolationSource, ViolationStatus
+from portal.cases.models import SanctionLevel, ViolationSource, ViolationStatus
 from portal.intake.fields import TICKET_FIELDS, reasons
 from portal.parties.models import PartyKind
 from portal.standards.rules import Check
@@ -190,6 +190,41 @@ def _schemas(max_tickets: int) -> dict:
                     "The facts in a sentence, in the request's language.")},
             },
         },
+        "Party": {
+            "type": "object",
+            "required": ["code", "kind", "name_zh", "name_en", "active", "sanction",
+                         "new_business", "points", "serious_carried"],
+            "properties": {
+                "code": {"type": "string", "example": "C001"},
+                "kind": {"type": "string", "enum": [k.value for k in PartyKind]},
+                "name_zh": {"type": "string", "example": "顺丰速运"},
+                "name_en": {"type": "string", "example": "SF Express"},
+                "active": {"type": "boolean"},
+                "sanction": {"type": "string", "nullable": True,
+                             "enum": [level.value for level in SanctionLevel] + [None],
+                             "description": _("The gravest sanction standing, null for "
+                                              "none.")},
+                "new_business": {"type": "boolean", "description": _(
+                    "May the party receive new business? False when it is inactive, "
+                    "suspended or terminated.")},
+                "points": {"type": "integer", "minimum": 0, "description": _(
+                    "Points counted this year against the sanction thresholds, including the "
+                    "serious points carried over.")},
+                "serious_carried": {"type": "integer", "minimum": 0, "description": _(
+                    "Of those, the points of serious violations of earlier years.")},
+            },
+        },
+        "PartyPage": {
+            "type": "object", "required": ["year", "items", "next"],
+            "properties": {
+                "year": {"type": "integer", "description": _(
+                    "The calendar year the points are counted for (the portal's time "
+                    "zone).")},
+                "items": {"type": "array", "items": _ref("Party")},
+                "next": {"type": "string", "nullable": True, "description": _(
+                    "Pass as after= for the next page; null on the last page.")},
+            },
+        },
         "ViolationPage": {
             "type": "object", "required": ["items", "next"],
             "properties": {
@@ -218,8 +253,8 @@ def document(max_tickets: int, default_limit: int, max_limit: int) -> dict:
         "info": {
             "title": _("Service Standards Portal API"),
             "version": "1",
-            "description": _("Import complaint tickets and read the violations the rule "
-                             "engine proposes. Ask a CS administrator for a token and send it "
+            "description": _("Import complaint tickets, read the violations the rule "
+                             "engine proposes and the parties' points and sanctions. Ask a CS administrator for a token and send it "
                              "as Authorization: Bearer <token>. Messages follow "
                              "Accept-Language (zh-CN or en; en by default)."),
         },
@@ -269,6 +304,31 @@ def document(max_tickets: int, default_limit: int, max_limit: int) -> dict:
                 "responses": {
                     "200": {"description": _("One page of violations."), "content": {
                         "application/json": {"schema": _ref("ViolationPage")}}},
+                    "400": _error(_("A parameter is not valid; parameter names it.")),
+                    "401": unauthorized,
+                },
+            }},
+            "/parties": {"get": {
+                "operationId": "listParties",
+                "summary": _("List parties with their points and sanctions"),
+                "description": _("By id, a page at a time: pass the response's next as after "
+                                 "to get the following page. new_business tells an ordering "
+                                 "or listing system whether to route new business to the "
+                                 "party."),
+                "parameters": [
+                    _query("kind", _("Kind of party."), {
+                        "type": "string", "enum": [k.value for k in PartyKind]}),
+                    _query("code", _("Party code, e.g. C001.")),
+                    _query("new_business", _("Only parties that may (true) or may not (false) "
+                                             "receive new business."), {"type": "boolean"}),
+                    _query("limit", _("Items per page."), {
+                        "type": "integer", "minimum": 1, "maximum": max_limit,
+                        "default": default_limit}),
+                    _query("after", _("The next value of the previous page.")),
+                ],
+                "responses": {
+                    "200": {"description": _("One page of parties."), "content": {
+                        "application/json": {"schema": _ref("PartyPage")}}},
                     "400": _error(_("A parameter is not valid; parameter names it.")),
                     "401": unauthorized,
                 },

@@ -25,7 +25,7 @@ from portal.extensions import db
 from portal.intake import importer
 from portal.intake.importer import Counts
 from portal.intake.models import ApiToken, BatchKind, BatchSource, ImportBatch, Ticket
-from portal.parties.models import Party
+from portal.parties.models import Party, PartyKind
 from portal.standards.models import Clause, Standard, StandardVersion
 
 TOKEN_PREFIX = "ssp_"
@@ -183,6 +183,30 @@ def find_violations(q: ViolationQuery, *, after: int = 0, limit: int = 100) -> l
         joinedload(v.clause).joinedload(Clause.standard_version)
         .joinedload(StandardVersion.standard)))
     return db.session.scalars(stmt).all()
+
+
+@dataclass
+class PartyQuery:
+    """Filters of ``GET /api/v1/parties``."""
+
+    kind: PartyKind | None = None
+    code: str | None = None
+    new_business: bool | None = None
+
+
+def find_parties(q: PartyQuery, *, after: int = 0, limit: int = 100) -> list[Party]:
+    """Up to ``limit`` parties matching ``q`` with ids above ``after``, by id (keyset pages)."""
+    from portal.cases.sanctions import new_business_condition
+
+    conditions = [Party.id > after]
+    if q.kind is not None:
+        conditions.append(Party.kind == q.kind)
+    if q.code is not None:
+        conditions.append(func.upper(Party.code) == q.code)
+    if q.new_business is not None:
+        conditions.append(new_business_condition(q.new_business))
+    return db.session.scalars(select(Party).where(*conditions).order_by(Party.id)
+                              .limit(limit)).all()
 
 
 def tickets_by_no(numbers) -> dict[str, Ticket]:

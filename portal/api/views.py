@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal.api import openapi, services
 from portal.api.forms import IssueTokenForm
+from portal.cases import sanctions
 from portal.cases.models import ViolationStatus
 from portal.core.permissions import Perm, require
 from portal.core.timeutil import local_day_bounds_utc, zone
@@ -40,6 +41,7 @@ from portal.extensions import db, login_manager
 from portal.intake import facts
 from portal.intake.models import ApiToken
 from portal.intake.services import rejection_text, summary
+from portal.parties.models import PartyKind
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 tokens_bp = Blueprint("tokens", __name__, url_prefix="/admin/api-tokens")
@@ -268,6 +270,11 @@ def parse_violation_args(args, tz) -> tuple[services.ViolationQuery, int, int]:
         lo, hi = local_day_bounds_utc(start or end, end or start, tz)
         q.incident_from = lo if start else None
         q.incident_to = hi if end else None
+    return q, *page_args(args)
+
+
+def page_args(args) -> tuple[int, int]:
+    """The id to continue after (``after``) and the page size (``limit``)."""
     limit_text = args.get("limit", "").strip()
     try:
         limit = int(limit_text) if limit_text else DEFAULT_LIMIT
@@ -277,7 +284,7 @@ def parse_violation_args(args, tz) -> tuple[services.ViolationQuery, int, int]:
         raise BadParameter("limit", _("limit: a whole number from 1 to %(max)d.",
                                       max=MAX_LIMIT))
     after = args.get("after", "").strip()
-    return q, decode_cursor(after) if after else 0, limit
+    return decode_cursor(after) if after else 0, limit
 
 
 def _iso(moment) -> str | None:
@@ -317,6 +324,50 @@ def violations(token: ApiToken):
     tickets = services.tickets_by_no(v.ticket_no for v in page)
     return jsonify({"items": [violation_json(v, tickets.get(v.ticket_no), tz) for v in page],
                     "next": encode_cursor(page[-1].id) if more else None})
+
+
+# --- GET /api/v1/parties ---------------------------------------------------------------------
+
+def parse_party_args(args) -> tuple[services.PartyQuery, int, int]:
+    q = services.PartyQuery()
+    kind = args.get("kind", "").strip()
+    if kind:
+        try:
+            q.kind = PartyKind(kind)
+        except ValueError:
+            raise BadParameter("kind", _("kind: use one of %(values)s.", values=", ".join(
+                k.value for k in PartyKind))) from None
+    q.code = args.get("code", "").strip().upper() or None
+    flag = args.get("new_business", "").strip().lower()
+    if flag:
+        if flag not in ("true", "false"):
+            raise BadParameter("new_business", _("new_business: use true or false."))
+        q.new_business = flag == "true"
+    return q, *page_args(args)
+
+
+@api_bp.get("/parties")
+@token_required
+def parties(token: ApiToken):
+    try:
+        q, after, limit = parse_party_args(request.args)
+    except BadParameter as bad:
+        return error(400, "bad_parameter", bad.message, parameter=bad.name)
+    rows = services.find_parties(q, after=after, limit=limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    year = sanctions.current_year()
+    points = sanctions.points_by_party([p.id for p in page], year)
+    return jsonify({"year": year,
+                    "items": [party_json(p, points.get(p.id, sanctions.YearPoints()))
+                              for p in page],
+                    "next": encode_cursor(page[-1].id) if more else None})
+
+
+def party_json(party, points) -> dict:
+    return {"code": party.code, "kind": party.kind.value, "name_zh": party.name_zh,
+            "name_en": party.name_en, "active": party.active, "sanction": party.sanction or None,
+            "new_business": party.new_business, "points": points.points,
+            "serious_carried": points.serious_carried}
 
 
 # --- GET /api/v1/openapi.json ----------------------------------------------------------------

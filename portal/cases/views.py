@@ -317,4 +317,4 @@ def _ledger_csv(f: services.LedgerFilters):
         _("Amount"), _("Points")], rows)
 
 
-from portal.cases import evidence_views  # noqa: F401  (evidence routes on bp)
+from portal.cases import evidence_views, statement_views  # noqa: F401  (their routes on bp)

@@ -13,3 +13,16 @@ class ServiceError(Exception):
 
 class ConflictError(ServiceError):
     """Someone else changed the object first (optimistic locking)."""
+
+
+def required_reason(value, missing: str, limit: int, field: str = "reason") -> str:
+    """The reason typed for an action (stripped), refused when empty (with ``missing``) or
+    longer than ``limit`` characters."""
+    from flask_babel import gettext as _
+
+    text = (value or "").strip()
+    if not text:
+        raise ServiceError(missing, field)
+    if len(text) > limit:
+        raise ServiceError(_("The reason may be at most %(n)d characters.", n=limit), field)
+    return text

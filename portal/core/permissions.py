@@ -53,6 +53,8 @@ class Perm(enum.StrEnum):
     VIEW_INTAKE = "view_intake"                # import batches, review and follow-up queues
     IMPORT_TICKETS = "import_tickets"          # upload ticket and volume files
     MANAGE_API_TOKENS = "manage_api_tokens"    # issue and revoke integration tokens
+    COUNTERSIGN_STATEMENTS = "countersign_statements"  # a party's manager: its own statements
+    MANAGE_SANCTIONS = "manage_sanctions"      # lift a party's sanction by hand, with a reason
 
 
 _CS_READ = {Perm.VIEW_PARTIES, Perm.VIEW_STANDARDS, Perm.VIEW_ACK_COVERAGE, Perm.VIEW_CASES,
@@ -67,16 +69,20 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.CS_ADMIN: frozenset(_CS_WORK | {Perm.MANAGE_PARTIES, Perm.MANAGE_USERS,
                                          Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
                                          Perm.PUBLISH_STANDARDS, Perm.VIEW_AUDIT_LOG,
-                                         Perm.MANAGE_TRAINING, Perm.MANAGE_API_TOKENS}),
+                                         Perm.MANAGE_TRAINING, Perm.MANAGE_API_TOKENS,
+                                         Perm.MANAGE_SANCTIONS}),
     Role.CS_SUPERVISOR: frozenset(_CS_WORK | {Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
-                                              Perm.PUBLISH_STANDARDS, Perm.MANAGE_TRAINING}),
+                                              Perm.PUBLISH_STANDARDS, Perm.MANAGE_TRAINING,
+                                              Perm.MANAGE_SANCTIONS}),
     Role.CS_OFFICER: frozenset(_CS_WORK),
-    Role.CS_DIRECTOR: frozenset(_CS_WORK),
+    Role.CS_DIRECTOR: frozenset(_CS_WORK | {Perm.MANAGE_SANCTIONS}),
     Role.AUDITOR: frozenset(_CS_READ | {Perm.VIEW_AUDIT_LOG}),
     Role.PARTY_STAFF: frozenset(_PARTY),
-    Role.PARTY_MANAGER: frozenset(_PARTY | {Perm.VIEW_TEAM_ACKS, Perm.VIEW_TEAM_TRAINING}),
+    Role.PARTY_MANAGER: frozenset(_PARTY | {Perm.VIEW_TEAM_ACKS, Perm.VIEW_TEAM_TRAINING,
+                                            Perm.COUNTERSIGN_STATEMENTS}),
     Role.DEPARTMENT_MANAGER: frozenset(_PARTY | {Perm.VIEW_HR_NOTICES, Perm.VIEW_TEAM_ACKS,
-                                                 Perm.VIEW_TEAM_TRAINING}),
+                                                 Perm.VIEW_TEAM_TRAINING,
+                                                 Perm.COUNTERSIGN_STATEMENTS}),
     Role.HR_OFFICER: frozenset({Perm.VIEW_HR_NOTICES, Perm.ACT_ON_HR_NOTICES,
                                 Perm.TAKE_TRAINING}),
 }

@@ -180,8 +180,17 @@ def int_arg(request, name: str, default: int = 1) -> int:
         return default
 
 
+def spreadsheet_safe(value):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR) made plain text
+    (CSV injection); numbers are left as they are."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def csv_response(filename: str, header: list[str], rows) -> Response:
-    """``rows`` as a CSV download (UTF-8 with BOM, so Excel opens Chinese correctly).
+    """``rows`` as a CSV download (UTF-8 with BOM, so Excel opens Chinese correctly), every
+    text cell ``spreadsheet_safe``.
 
     Built in full before the response starts: the rows come from the database session, which
     is gone by the time a streamed body would be read."""
@@ -189,7 +198,7 @@ def csv_response(filename: str, header: list[str], rows) -> Response:
     buf.write("\ufeff")
     writer = csv.writer(buf)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([spreadsheet_safe(v) for v in row] for row in rows)
     return Response(buf.getvalue(), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -112,6 +112,11 @@ def load_demo(months: int = 4, seed: int = 20261123) -> dict:
     with acting_as(users["admin"]):  # joined this week: inherits the carriers' reading tasks
         create_user(username="sf.new", display_name="新员工 方圆(顺丰)", password=DEMO_PASSWORD,
                     role=Role.PARTY_STAFF, party=parties["C001"], email="sf.new@example.com")
+    from portal.cases.sanctions import review_all
+
+    review_all()          # every party's points and sanctions as of today
+    from portal.demo.statements import issue_demo_statements
+    issue_demo_statements(users)  # the complete months' statements (对账单)
     db.session.commit()
     return {"parties": len(parties), "users": len(users), "cases": n_cases, **intake}
 

@@ -38,7 +38,7 @@ from portal.cases.models import Case, CaseStatus, Violation, ViolationStatus
 from portal.cases.services import involve, open_case
 from portal.core.audit import record
 from portal.core.db import utcnow
-from portal.core.errors import ServiceError
+from portal.core.errors import ServiceError, required_reason
 from portal.core.money import format_yuan
 from portal.core.timeutil import zone
 from portal.core.web import CappedPage, capped_page
@@ -406,13 +406,8 @@ def merge(ids, case_no: str, *, user) -> Reviewed:
 
 
 def dismiss(ids, reason: str, *, user) -> Reviewed:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ServiceError(_("Give the reason for dismissing: the party and the auditors read "
-                             "it."), "reason")
-    if len(reason) > REASON_MAX:
-        raise ServiceError(_("The reason may be at most %(n)d characters.", n=REASON_MAX),
-                           "reason")
+    reason = required_reason(reason, _("Give the reason for dismissing: the party and the "
+                                        "auditors read it."), REASON_MAX)
     violations = _waiting(_selection(ids))
     before = {v.id: v.snapshot() for v in violations}
     _claim(violations, status=ViolationStatus.DISMISSED, dismiss_reason=reason,

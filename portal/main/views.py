@@ -1,13 +1,22 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from portal.accounts.services import set_locale
 from portal.cases.models import Case, CaseStatus
 from portal.cases.services import visible_cases_query, visible_penalties_query
-from portal.core.permissions import Perm, allowed
+from portal.core.permissions import Perm, allowed, party_scope
 from portal.extensions import db
 from portal.hr.models import NoticeStatus
 from portal.hr.services import visible_notices_query
@@ -33,6 +42,13 @@ def home():
     if allowed(current_user, Perm.VIEW_PENALTIES):
         pq = visible_penalties_query(current_user).order_by(None).subquery()
         ctx["penalty_total"] = db.session.scalar(select(func.coalesce(func.sum(pq.c.amount), 0)))
+    if allowed(current_user, Perm.VIEW_PENALTIES) and current_user.party is not None \
+            and party_scope(current_user) == current_user.party_id:
+        from portal.cases import sanctions
+
+        ctx["standing"] = {"party": current_user.party, "year": sanctions.current_year(),
+                           "points": sanctions.year_points(current_user.party_id),
+                           "levels": sanctions.LEVEL_LABELS}
     if allowed(current_user, Perm.VIEW_HR_NOTICES):
         nq = visible_notices_query(current_user).order_by(None).subquery()
         ctx["notices_open"] = db.session.scalar(

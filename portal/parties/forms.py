@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.core.forms import choices
@@ -20,3 +20,8 @@ class PartyForm(FlaskForm):
     name_en = StringField(_l("Name (English)"), validators=[Optional(), Length(max=120)])
     kind = SelectField(_l("Kind"), choices=choices((k.value, v) for k, v in KIND_LABELS.items()),
                        validators=[DataRequired()])
+
+
+class LiftSanctionForm(FlaskForm):
+    reason = TextAreaField(_l("Why is it lifted?"), validators=[Length(max=2000)],
+                           render_kw={"rows": 2})
