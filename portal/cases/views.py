@@ -4,7 +4,6 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from portal.cases import appeals, rulings, services
 from portal.cases.forms import (
@@ -20,7 +19,6 @@ from portal.cases.models import (
     AppealStatus,
     Case,
     CaseStatus,
-    Penalty,
     Ruling,
     RulingStatus,
 )
@@ -302,15 +300,25 @@ LEDGER_CSV_MAX = 100_000
 
 
 def _ledger_csv(f: services.LedgerFilters):
-    q = services.visible_penalties_query(current_user, f).options(
-        selectinload(Penalty.party), selectinload(Penalty.share), selectinload(Penalty.case),
-        selectinload(Penalty.ruling)).limit(LEDGER_CSV_MAX)
+    """The matching penalties as CSV, read as plain columns (no objects) to stay quick."""
+    from portal.cases.models import ResponsibilityShare
+
+    matching = services.visible_penalties_query(current_user, f).limit(LEDGER_CSV_MAX).subquery()
+    q = (select(matching.c.id, matching.c.case_id, matching.c.ruling_id, Party.code,
+                Party.name_zh, ResponsibilityShare.percent, matching.c.created_at,
+                matching.c.withdrawn_at, matching.c.fine, matching.c.compensation,
+                matching.c.amount, matching.c.points)
+         .join(Party, Party.id == matching.c.party_id)
+         .join(ResponsibilityShare, ResponsibilityShare.id == matching.c.share_id)
+         .order_by(matching.c.created_at.desc(), matching.c.id.desc()))
     tz = zone(current_user.timezone)
-    rows = ([f"P-{p.id:06d}", p.case.number, p.ruling.number, p.party.code, p.party.name_zh,
-             p.share.percent, p.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-             p.withdrawn_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if p.withdrawn_at else "",
-             p.fine, p.compensation, p.amount, p.points]
-            for p in db.session.scalars(q))
+
+    def when(moment):
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    rows = ([f"P-{r.id:06d}", f"CASE-{r.case_id:06d}", f"R-{r.ruling_id:06d}", r.code, r.name_zh,
+             r.percent, when(r.created_at), when(r.withdrawn_at), r.fine, r.compensation,
+             r.amount, r.points] for r in db.session.execute(q))
     return csv_response("penalties.csv", [
         _("Penalty"), _("Case"), _("Ruling"), _("Party code"), _("Party"), _("Share %"),
         _("Standing from"), _("Withdrawn on"), _("Fine"), _("Compensation recovered"),
