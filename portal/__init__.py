@@ -49,6 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.intake.cli import intake_cli
     from portal.intake.views import bp as intake_bp
     from portal.main.views import bp as main_bp
+    from portal.notifications.views import bp as notifications_bp
     from portal.parties.views import bp as parties_bp
     from portal.reports.views import bp as reports_bp
     from portal.standards.cli import standards_cli
@@ -59,7 +60,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from portal.worker.cli import worker_cli
 
     for bp in (main_bp, accounts_bp, parties_bp, standards_bp, training_bp, cases_bp, hr_bp,
-               reports_bp, audit_bp, verify_bp, files_bp, intake_bp, api_bp, tokens_bp):
+               reports_bp, audit_bp, verify_bp, files_bp, intake_bp, api_bp, tokens_bp,
+               notifications_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # token-authenticated JSON, no session: no CSRF token to send
     for group in (audit_cli, standards_cli, demo_cli, worker_cli, intake_cli,

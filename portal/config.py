@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import date
 from itertools import pairwise
 from pathlib import Path
 
@@ -70,6 +71,29 @@ def parse_carry_years(value, name: str = "SERIOUS_POINTS_CARRY_YEARS") -> int:
     return int(text)
 
 
+def parse_holidays(text: str, name: str = "HR_HOLIDAYS") -> list[date]:
+    """``"2026-10-01,2026-10-02"`` -> the dates (days off besides weekends)."""
+    days = []
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            days.append(date.fromisoformat(item.strip()))
+        except ValueError:
+            raise SettingError(f"{name}: {item.strip()!r} is not a date like 2026-10-01"
+                               ) from None
+    return days
+
+
+def parse_working_days(text: str, name: str = "HR_ESCALATE_WORKING_DAYS") -> int:
+    """A whole number of working days from 0 (never escalate) to 30."""
+    value = str(text).strip()
+    if not value.isdigit() or int(value) > 30:
+        raise SettingError(f"{name}: {value!r} is not a whole number of working days "
+                           f"from 0 to 30")
+    return int(value)
+
+
 def database_url(instance_path: Path) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -116,6 +140,11 @@ def defaults(instance_path: Path) -> dict:
         "MAIL_TIMEOUT": float(os.environ.get("MAIL_TIMEOUT", "20")),
         "OUTBOX_MAX_ATTEMPTS": int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "6")),
         "OUTBOX_RETRY_SECONDS": int(os.environ.get("OUTBOX_RETRY_SECONDS", "60")),
+        # How long a worker holds the messages it claimed before another may take them (it
+        # renews while it works); never less than 10x MAIL_TIMEOUT / WEBHOOK_TIMEOUT.
+        "OUTBOX_LEASE_SECONDS": float(os.environ.get("OUTBOX_LEASE_SECONDS", "300")),
+        # Webhooks (signed POSTs to the endpoints CS admins register): seconds to wait.
+        "WEBHOOK_TIMEOUT": float(os.environ.get("WEBHOOK_TIMEOUT", "10")),
         # Acknowledgement campaigns: days to acknowledge a published version (also what a new
         # member of staff gets when the campaign's own date has passed), and how many days
         # before the due date the reminder goes out.
@@ -151,6 +180,12 @@ def defaults(instance_path: Path) -> dict:
                                         parse_sanction_thresholds),
         "SERIOUS_POINTS_CARRY_YEARS": parse_carry_years(
             os.environ.get("SERIOUS_POINTS_CARRY_YEARS", "1")),
+        # HR penalty notices still new after this many working days (Mon-Fri in the portal's
+        # time zone, less HR_HOLIDAYS: "2026-10-01,2026-10-02") are escalated once to HR and
+        # the CS supervisors; 0 never escalates.
+        "HR_ESCALATE_WORKING_DAYS": parse_working_days(
+            os.environ.get("HR_ESCALATE_WORKING_DAYS", "2")),
+        "HR_HOLIDAYS": _setting("HR_HOLIDAYS", "", parse_holidays),
         # Address used in emails for links back to the portal.
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
     }

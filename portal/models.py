@@ -10,8 +10,9 @@ from portal.cases.models import (  # noqa: F401
     Violation,
 )
 from portal.core.audit import AuditEvent  # noqa: F401
-from portal.core.outbox import OutboxMessage  # noqa: F401
+from portal.core.outbox import DeliveryAttempt, OutboxMessage  # noqa: F401
 from portal.core.uploads import Upload  # noqa: F401
+from portal.core.webhooks import WebhookEndpoint  # noqa: F401
 from portal.hr.models import HrNotice  # noqa: F401
 from portal.intake.models import (  # noqa: F401
     ApiToken,

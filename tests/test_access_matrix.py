@@ -120,6 +120,11 @@ MATRIX = {
         {"hr_officer"}, ok_code=302)),
     ("POST", "hr.record_action"): ("/hr/notices/{notice}/action", expect(
         {"hr_officer"}, ok_code=400)),
+    # closing a notice whose action is not recorded: refused, back to the notice (302); the PDF
+    # for whoever may read the notice
+    ("POST", "hr.close"): ("/hr/notices/{notice}/close", expect({"hr_officer"}, ok_code=302)),
+    ("GET", "hr.notice_pdf"): ("/hr/notices/{notice}.pdf", expect(
+        READ | {"hr_officer", "dept_manager"}, not_found={"dept_b_manager"})),
     ("GET", "reports.index"): ("/reports/", expect(READ)),
     ("GET", "reports.audit_pdf"): ("/reports/audit.pdf?start=2026-01-01&end=2026-12-31",
                                    expect(READ)),
@@ -261,6 +266,31 @@ MATRIX = {
         READ | {"staff_a", "carrier_manager"}, not_found=PARTY - {"staff_a", "carrier_manager"})),
     ("GET", "cases.statement_preview"): ("/statements/preview?party=C001&period=2026-11", expect(
         READ | {"staff_a", "carrier_manager"}, not_found=PARTY - {"staff_a", "carrier_manager"})),
+    # --- notifications: one's own settings and history; the outbox and webhook endpoints for
+    # CS admins (message and endpoint 0 do not exist: the permission check comes first; the
+    # empty settings form keeps "the language of my pages"; the empty endpoint form is 400)
+    ("GET", "accounts.settings"): ("/account/settings", expect(LOGGED_IN)),
+    ("POST", "accounts.settings"): ("/account/settings", expect(LOGGED_IN, ok_code=302)),
+    ("GET", "notifications.mine"): ("/account/notifications", expect(LOGGED_IN)),
+    ("GET", "notifications.overview"): ("/admin/notifications/", expect({"cs_admin"})),
+    ("GET", "notifications.failures"): ("/admin/notifications/failures", expect({"cs_admin"})),
+    ("GET", "notifications.message"): ("/admin/notifications/messages/0", expect(
+        {"cs_admin"}, ok_code=404)),
+    ("POST", "notifications.retry"): ("/admin/notifications/messages/0/retry", expect(
+        {"cs_admin"}, ok_code=404)),
+    ("GET", "notifications.endpoints"): ("/admin/webhooks/", expect({"cs_admin"})),
+    ("POST", "notifications.endpoints"): ("/admin/webhooks/", expect({"cs_admin"},
+                                                                      ok_code=400)),
+    ("GET", "notifications.edit_endpoint"): ("/admin/webhooks/0/edit", expect(
+        {"cs_admin"}, ok_code=404)),
+    ("POST", "notifications.edit_endpoint"): ("/admin/webhooks/0/edit", expect(
+        {"cs_admin"}, ok_code=404)),
+    ("POST", "notifications.disable_endpoint"): ("/admin/webhooks/0/disable", expect(
+        {"cs_admin"}, ok_code=404)),
+    ("POST", "notifications.enable_endpoint"): ("/admin/webhooks/0/enable", expect(
+        {"cs_admin"}, ok_code=404)),
+    ("POST", "notifications.rotate_secret"): ("/admin/webhooks/0/rotate", expect(
+        {"cs_admin"}, ok_code=404)),
 }
 
 

@@ -33,3 +33,9 @@ class UserForm(FlaskForm):
                        validators=[DataRequired()])
     party_id = SelectField(_l("Party"), coerce=int, validators=[Optional()])
     password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(min=10)])
+
+
+class EmailLanguageForm(FlaskForm):
+    email_locale = SelectField(_l("Language of my emails"), choices=choices([
+        ("", _l("The language of my pages")), ("zh_CN", "中文"), ("en", "English")]),
+        description=_l("Reminders, notices and updates are written in this language."))

@@ -21,7 +21,9 @@ class User(UserMixin, CreatedAtMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[Role] = mapped_column(enum_column(Role), index=True)
     party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
-    locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
+    locale: Mapped[str] = mapped_column(String(10), default="zh_CN")  # the pages' language
+    # the emails' language, chosen on the settings page; None: the pages' language
+    email_locale: Mapped[str | None] = mapped_column(String(10))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     active: Mapped[bool] = mapped_column(default=True)
 

@@ -92,3 +92,14 @@ def set_locale(user: User, locale: str) -> None:
     before = {"locale": user.locale}
     user.locale = locale
     record("user.locale_changed", user, before=before, after={"locale": locale})
+
+
+def set_email_locale(user: User, locale: str | None) -> None:
+    """The language of ``user``'s emails (None: the language of their pages)."""
+    if locale not in (None, "zh_CN", "en"):
+        raise ValueError(f"not a language of the portal: {locale!r}")
+    if user.email_locale == locale:
+        return
+    before = {"email_locale": user.email_locale}
+    user.email_locale = locale
+    record("user.email_locale_changed", user, before=before, after={"email_locale": locale})

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from portal.accounts import services
-from portal.accounts.forms import ROLE_LABELS, LoginForm, UserForm
+from portal.accounts.forms import ROLE_LABELS, EmailLanguageForm, LoginForm, UserForm
 from portal.accounts.models import User
 from portal.core.forms import choices
 from portal.core.permissions import Perm, require
@@ -76,3 +76,16 @@ def new_user():
     if done.ok:
         return redirect(url_for("accounts.users"))
     return render_template("accounts/user_form.html", form=form)
+
+
+@bp.route("/account/settings", methods=["GET", "POST"])
+@login_required
+def settings():
+    """The signed-in user's own settings: the language of their emails."""
+    form = EmailLanguageForm(data={"email_locale": current_user.email_locale or ""})
+    done = submit(form, lambda: services.set_email_locale(
+        current_user, form.email_locale.data or None), _("Your settings are saved."))
+    if done.ok:
+        return redirect(url_for("accounts.settings"))
+    return render_template("accounts/settings.html", form=form), \
+        (400 if request.method == "POST" else 200)

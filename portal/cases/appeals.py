@@ -34,6 +34,11 @@ MAX_ROUNDS = 2
 TEXT_MAX = 5000
 
 
+def outcome_label(status: AppealStatus) -> str:
+    return {AppealStatus.OPEN: _("Waiting for a decision"), AppealStatus.UPHELD: _("Upheld"),
+            AppealStatus.REDUCED: _("Reduced"), AppealStatus.OVERTURNED: _("Overturned")}[status]
+
+
 def appeal_days() -> int:
     return int(current_app.config["APPEAL_DAYS"])
 
@@ -91,6 +96,9 @@ def file_appeal(case: Case, party_id: int, statement: str, user) -> Appeal:
     db.session.flush()
     record("appeal.filed", appeal, after={**appeal.snapshot(), "statement": text,
                                           "window_closed_at": open_round[1]})
+    from portal.cases.updates import appeal_filed
+
+    appeal_filed(appeal)
     return appeal
 
 
@@ -135,8 +143,13 @@ def decide_appeal(appeal: Appeal, officer, outcome: AppealStatus, reason: str, *
     record("appeal.decided", appeal, after=after)
     if outcome is not AppealStatus.UPHELD:
         from portal.cases.sanctions import review_sanctions
+        from portal.hr.services import follow_appeal
 
+        follow_appeal(appeal)   # a department's HR notice is amended or withdrawn with it
         review_sanctions({old.party_id})
+    from portal.cases.updates import appeal_decided
+
+    appeal_decided(appeal)
     return appeal
 
 

@@ -318,9 +318,11 @@ def _take_effect(ruling: Ruling) -> None:
     record("case.ruled", case, before=before, after=case.snapshot())
 
     from portal.cases.sanctions import review_sanctions
+    from portal.cases.updates import ruling_effective
     from portal.hr.services import notices_for_ruling
 
     notices_for_ruling(ruling)
+    ruling_effective(ruling)
     review_sanctions({s.party_id for s in ruling.shares} |
                      ({p.party_id for p in old.penalties} if old is not None else set()))
 

@@ -42,7 +42,7 @@ from portal.config import parse_carry_years, parse_sanction_thresholds
 from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError, required_reason
-from portal.core.outbox import enqueue
+from portal.core.notify import email_user
 from portal.core.permissions import Perm, Role, allowed
 from portal.core.timeutil import local_today, zone
 from portal.extensions import db
@@ -238,22 +238,24 @@ def _notify_managers(party: Party, sanction: Sanction) -> list[str]:
         User.party_id == party.id, User.active.is_(True), User.email != "",
         User.role.in_([Role.PARTY_MANAGER, Role.DEPARTMENT_MANAGER])).order_by(User.id)).all()
     base = current_app.config["PORTAL_BASE_URL"].rstrip("/")
+
+    def subject() -> str:
+        return _("%(party)s: %(level)s (%(points)d points in %(year)d)", party=party.code,
+                 level=level_label(sanction.level), points=sanction.points, year=sanction.year)
+
+    def body() -> str:
+        text = _("%(party)s has %(points)d points in %(year)d, reaching the threshold of "
+                 "%(threshold)d for: %(level)s.", party=party.code, points=sanction.points,
+                 year=sanction.year, threshold=sanction.threshold,
+                 level=level_label(sanction.level))
+        if sanction.level.value in NO_NEW_BUSINESS:
+            text += "\n\n" + _("The party receives no new business. Its staff can still "
+                               "sign in, see their cases and appeal.")
+        return text + "\n\n" + _("Your party's points and sanctions: %(url)s",
+                                  url=f"{base}/parties/standing")
+
     for user in managers:
-        with force_locale(user.locale or "zh_CN"):
-            label = level_label(sanction.level)
-            subject = _("%(party)s: %(level)s (%(points)d points in %(year)d)",
-                        party=party.code, level=label, points=sanction.points,
-                        year=sanction.year)
-            body = _("%(party)s has %(points)d points in %(year)d, reaching the threshold of "
-                     "%(threshold)d for: %(level)s.", party=party.code, points=sanction.points,
-                     year=sanction.year, threshold=sanction.threshold, level=label)
-            if sanction.level.value in NO_NEW_BUSINESS:
-                body += "\n\n" + _("The party receives no new business. Its staff can still "
-                                   "sign in, see their cases and appeal.")
-            body += "\n\n" + _("Your party's points and sanctions: %(url)s",
-                               url=f"{base}/parties/standing")
-        enqueue(key=f"sanction-{sanction.id}:{user.id}", to=user.email, subject=subject,
-                body=body)
+        email_user(user, key=f"sanction-{sanction.id}:{user.id}", subject=subject, body=body)
     return [u.username for u in managers]
 
 

@@ -55,6 +55,7 @@ class Perm(enum.StrEnum):
     MANAGE_API_TOKENS = "manage_api_tokens"    # issue and revoke integration tokens
     COUNTERSIGN_STATEMENTS = "countersign_statements"  # a party's manager: its own statements
     MANAGE_SANCTIONS = "manage_sanctions"      # lift a party's sanction by hand, with a reason
+    MANAGE_NOTIFICATIONS = "manage_notifications"  # outbox, failures, webhook endpoints
 
 
 _CS_READ = {Perm.VIEW_PARTIES, Perm.VIEW_STANDARDS, Perm.VIEW_ACK_COVERAGE, Perm.VIEW_CASES,
@@ -70,7 +71,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
                                          Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
                                          Perm.PUBLISH_STANDARDS, Perm.VIEW_AUDIT_LOG,
                                          Perm.MANAGE_TRAINING, Perm.MANAGE_API_TOKENS,
-                                         Perm.MANAGE_SANCTIONS}),
+                                         Perm.MANAGE_SANCTIONS,
+                                         Perm.MANAGE_NOTIFICATIONS}),
     Role.CS_SUPERVISOR: frozenset(_CS_WORK | {Perm.AUTHOR_STANDARDS, Perm.APPROVE_STANDARDS,
                                               Perm.PUBLISH_STANDARDS, Perm.MANAGE_TRAINING,
                                               Perm.MANAGE_SANCTIONS}),

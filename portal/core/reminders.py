@@ -9,18 +9,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from flask_babel import force_locale
-
 from portal.core.audit import record
 from portal.core.db import utcnow
-from portal.core.outbox import enqueue
+from portal.core.notify import email_text
 
 
 def queue_grouped(tasks, *, prefix: str, kind: str, mark: str,
                   text: Callable[[object, list], tuple[str, str]]) -> int:
     """One email per person for ``tasks`` (each with ``user_id`` and ``user``); sets ``mark``
     on every task. ``text(user, tasks)`` gives subject and body, called in the user's
-    language. Returns how many emails were queued."""
+    email language (``notify.email_text``). Returns how many emails were queued."""
     by_user: dict[int, list] = {}
     for t in tasks:
         by_user.setdefault(t.user_id, []).append(t)
@@ -30,9 +28,8 @@ def queue_grouped(tasks, *, prefix: str, kind: str, mark: str,
         user = group[0].user
         ids = ",".join(str(t.id) for t in group)
         key = f"{prefix}-{kind}:{user.id}:{hashlib.sha256(ids.encode()).hexdigest()[:32]}"
-        with force_locale(user.locale or "zh_CN"):
-            subject, body = text(user, group)
-        if enqueue(key=key, to=user.email, subject=subject, body=body) is not None:
+        if email_text(user, key=key,
+                      text=lambda u=user, g=group: text(u, g)) is not None:
             queued += 1
         for t in group:
             setattr(t, mark, now)

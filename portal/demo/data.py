@@ -106,6 +106,7 @@ def load_demo(months: int = 4, seed: int = 20261123) -> dict:
     _version_in_review(users["supervisor"])
     _awaiting_approval(parties, users)
     _appealed(parties, users)
+    _hr_scenarios(parties, users)
     from portal.demo.tickets import load_tickets
 
     intake = load_tickets(users["officer"], rng)
@@ -265,7 +266,10 @@ def _version_in_review(author):
 
 
 def _hr_follow_up(case, hr_user, rng):
-    from portal.hr.models import HrNotice
+    """HR works through most notices: receipt acknowledged, action recorded (now and then not
+    the one proposed, with the reason), and half of those closed."""
+    from portal.hr.models import ActionKind, HrNotice
+    from portal.hr.services import close_notice, default_action
 
     notices = db.session.scalars(select(HrNotice).where(HrNotice.case_id == case.id)).all()
     for notice in notices:
@@ -273,7 +277,73 @@ def _hr_follow_up(case, hr_user, rng):
             with acting_as(hr_user):
                 acknowledge_notice(notice, hr_user)
                 if rng.random() < 0.6:
-                    record_action(notice, hr_user, "已发书面警告,并安排重新培训促销审核流程。")
+                    kind, reason = default_action(notice), ""
+                    if kind is ActionKind.FINE and rng.random() < 0.4:
+                        kind, reason = ActionKind.WRITTEN_WARNING, "员工首次违规且主动上报,改为书面警告。"
+                    record_action(notice, hr_user, "已发书面警告,并安排重新培训促销审核流程。",
+                                  kind=kind, reason=reason)
+                    if notice.id % 3:   # most of them closed, some left open
+                        close_notice(notice, hr_user)
+
+
+def _hr_scenarios(parties, users):
+    """HR notices in the states the inbox must show besides the everyday ones: one amended
+    (an appeal reduced the department's fine after HR had acknowledged it), one withdrawn
+    (a correction took the department out of the ruling), one just sent; then the worker's
+    escalation as of now (notices left new for more than the working days allowed)."""
+    from portal.cases.appeals import decide_appeal, file_appeal
+    from portal.cases.models import AppealStatus
+    from portal.hr.escalation import escalate_overdue
+    from portal.hr.models import HrNotice
+    from portal.standards.models import Clause
+
+    promo = db.session.scalar(select(Standard).where(Standard.code == "INT-PROMO"))
+    wrong_setup = db.session.scalar(select(Clause).where(
+        Clause.standard_version_id == promo.current_version.id, Clause.number == "2"))
+    car_clause = next(c for c in _clauses_by_kind()[PartyKind.CARRIER]
+                      if c.fine_per_occurrence == Decimal("500.00"))
+    officer, officer2, hr = users["officer"], users["officer2"], users["hr.zhao"]
+    dept, ops = parties["D001"], parties["D002"]
+    now = utcnow()
+    with acting_as(officer), frozen_time(now - timedelta(days=6)):       # amended on appeal
+        case = open_case(title="满减券门槛设置错误(满 99 减 90)", user=officer,
+                         description="工单号 TK26112301 等 14 单;活动编号 PROMO-1128",
+                         incident_at=now - timedelta(days=7))
+        record_violation(case, clause=wrong_setup, party=dept, occurrences=1,
+                         evidence="活动配置截图;客户投诉工单 14 单。", user=officer)
+        issue_ruling(case, officer=officer, rationale="促销部配置满减门槛时将 999 误填为 99,"
+                     "未经复核上线,造成超额优惠。", shares=[ShareInput(
+                         dept.id, 100, "E0142", "冯雪", override_reason=OVERRIDE)])
+    with acting_as(hr), frozen_time(now - timedelta(days=5)):
+        acknowledge_notice(db.session.scalar(select(HrNotice).where(
+            HrNotice.case_id == case.id)), hr)
+    with acting_as(users["promo.mgr"]), frozen_time(now - timedelta(days=5, hours=-2)):
+        appeal = file_appeal(case, dept.id, "配置错误在上线 20 分钟内即被本部门发现并下线,"
+                             "实际损失远小于判定金额,请求减轻。", users["promo.mgr"])
+    with acting_as(officer2), frozen_time(now - timedelta(hours=30)):
+        decide_appeal(appeal, officer2, AppealStatus.REDUCED, "核实下线记录属实,罚款减半。",
+                      fine="500.00")
+    with acting_as(officer), frozen_time(now - timedelta(days=5)):       # withdrawn
+        case = open_case(title="配送超时:促销预售发货日期承诺错误", user=officer,
+                         description="工单号 TK26112455", incident_at=now - timedelta(days=6))
+        record_violation(case, clause=car_clause, party=parties["C003"], occurrences=1,
+                         evidence="客户来电录音。", user=officer)
+        issue_ruling(case, officer=officer, rationale="圆通延误,运营部预售日期承诺有误,按 70/30 分担。",
+                     shares=[ShareInput(parties["C003"].id, 70, override_reason=OVERRIDE),
+                             ShareInput(ops.id, 30, "E0208", "蒋宁", override_reason=OVERRIDE)])
+    with acting_as(officer), frozen_time(now - timedelta(days=2)):
+        issue_ruling(case, officer=officer, rationale="复核:预售日期由商家设置,运营部无责,圆通全责。",
+                     shares=[ShareInput(parties["C003"].id, 100, override_reason=OVERRIDE)],
+                     supersede_reason="运营部提供了商家后台设置记录,预售日期非运营部设置。")
+    with acting_as(officer), frozen_time(now - timedelta(hours=2)):     # just sent
+        case = open_case(title="促销上线前未经客服审核(秒杀专场)", user=officer,
+                         description="活动编号 PROMO-1201", incident_at=now - timedelta(hours=20))
+        record_violation(case, clause=db.session.scalar(select(Clause).where(
+            Clause.standard_version_id == promo.current_version.id, Clause.number == "1")),
+            party=dept, occurrences=1, evidence="活动上线记录;审核系统无提交记录。", user=officer)
+        issue_ruling(case, officer=officer, rationale="秒杀专场未提交客服审核即上线。",
+                     shares=[ShareInput(dept.id, 100, "E0137", "钱晓", override_reason=OVERRIDE)])
+    escalate_overdue()
 
 
 def logins() -> list[tuple[str, str, str]]:

@@ -51,8 +51,9 @@ def home():
                            "levels": sanctions.LEVEL_LABELS}
     if allowed(current_user, Perm.VIEW_HR_NOTICES):
         nq = visible_notices_query(current_user).order_by(None).subquery()
+        waiting = (NoticeStatus.NEW.value, NoticeStatus.ACKNOWLEDGED.value)   # for HR to act
         ctx["notices_open"] = db.session.scalar(
-            select(func.count()).select_from(nq).where(nq.c.status != NoticeStatus.ACTIONED.value))
+            select(func.count()).select_from(nq).where(nq.c.status.in_(waiting)))
     return render_template("main/home.html", **ctx, Case=Case)
 
 

@@ -23,6 +23,7 @@ from portal.accounts.services import active_staff
 from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError
+from portal.core.notify import email_locale
 from portal.core.reminders import queue_grouped
 from portal.core.tasks import Totals, per_party, totals_by
 from portal.core.timeutil import local_today
@@ -352,7 +353,7 @@ def schedule_reminders(today: date | None = None) -> dict[str, int]:
 
 def _reminder_text(user, tasks: list[AckTask], kind: str) -> tuple[str, str]:
     base_url = current_app.config["PORTAL_BASE_URL"].rstrip("/")
-    locale = user.locale or "zh_CN"
+    locale = email_locale(user)
     if kind == "overdue":
         subject = _("Overdue: %(n)d service standard(s) still to acknowledge", n=len(tasks))
         intro = _("The following standards were due to be read and acknowledged and are "

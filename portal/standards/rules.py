@@ -14,7 +14,10 @@ Kinds:
 - ``points``      points per occurrence; ``serious = true`` marks them serious (严重违规): they
                   are kept past the yearly reset of a party's points (see ``cases.sanctions``);
 - ``escalation``  from the Nth breach of the clause by the same party within a window, the
-                  fine is multiplied (x2 for the third breach in 30 days).
+                  fine is multiplied (x2 for the third breach in 30 days);
+- ``hr_sanction`` prices nothing: the sanction CS proposes to HR for the employee a ruling names
+                  on an internal department (``proposal``: one of ``HrSanction``, with an
+                  optional ``text``), carried by the HR penalty notice (see ``portal.hr``).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import json
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from portal.core.errors import ServiceError
@@ -35,6 +39,29 @@ class RuleKind(enum.StrEnum):
     TIME_LIMIT = "time_limit"
     POINTS = "points"
     ESCALATION = "escalation"
+    HR_SANCTION = "hr_sanction"
+
+
+class HrSanction(enum.StrEnum):
+    """The sanctions CS may propose to HR for an employee, from the mildest to the gravest."""
+
+    VERBAL_WARNING = "verbal_warning"      # 口头警告
+    TRAINING = "training"                  # 培训
+    WRITTEN_WARNING = "written_warning"    # 书面警告
+    FINE = "fine"                          # 罚款
+    DEMOTION = "demotion"                  # 降职
+    DISMISSAL = "dismissal"                # 解除劳动合同
+
+
+SANCTION_LABELS = {
+    HrSanction.VERBAL_WARNING: _l("Verbal warning"),
+    HrSanction.TRAINING: _l("Training"),
+    HrSanction.WRITTEN_WARNING: _l("Written warning"),
+    HrSanction.FINE: _l("Fine"),
+    HrSanction.DEMOTION: _l("Demotion"),
+    HrSanction.DISMISSAL: _l("Dismissal"),
+}
+HR_SANCTION_TEXT_MAX = 500
 
 
 class Check(enum.StrEnum):
@@ -149,9 +176,22 @@ def parse_rule(data: dict) -> dict:
         out["params"]["nth"] = _int(data.get("nth"), _("Repeat number"), 2, 100)
         out["params"]["window_days"] = _int(data.get("window_days"), _("Window (days)"), 1, 366)
         factor = _money(data.get("multiplier"), _("Multiplier"))
-        if not Decimal("1") < factor <= Decimal("10"):
+        if not Decimal(1) < factor <= Decimal(10):
             _fail(_("The multiplier must be more than 1 and at most 10."))
         out["params"]["multiplier"] = str(factor.normalize())
+    elif kind is RuleKind.HR_SANCTION:
+        _only(data, {"proposal", "text"}, kind)
+        try:
+            out["params"]["proposal"] = HrSanction(data.get("proposal")).value
+        except ValueError:
+            _fail(_("Unknown HR sanction %(value)s (use one of: %(values)s).",
+                    value=data.get("proposal"), values=", ".join(s.value for s in HrSanction)))
+        text = data.get("text", "")
+        if not isinstance(text, str) or len(text.strip()) > HR_SANCTION_TEXT_MAX:
+            _fail(_("The text of an HR sanction is at most %(n)d characters.",
+                    n=HR_SANCTION_TEXT_MAX))
+        if text.strip():   # only when given, so the canonical text stays short
+            out["params"]["text"] = text.strip()
     else:
         _only(data, {"measure", "tiers"}, kind)
         out["params"] = _parse_tiers(data)
@@ -208,7 +248,7 @@ def parse_rules(items) -> list[dict]:
     parsed = [parse_rule(item) for item in items]
     kinds = [p["kind"] for p in parsed]
     for kind in (RuleKind.FIXED_FINE, RuleKind.TIME_LIMIT, RuleKind.POINTS,
-                 RuleKind.ESCALATION, RuleKind.TIERED):
+                 RuleKind.ESCALATION, RuleKind.TIERED, RuleKind.HR_SANCTION):
         if kinds.count(kind) > 1:
             _fail(_("A clause can have only one rule of kind %(kind)s.", kind=kind.value))
     if RuleKind.ESCALATION in kinds and not ({RuleKind.FIXED_FINE, RuleKind.TIME_LIMIT}
@@ -250,6 +290,13 @@ def describe(kind: RuleKind, amount: Decimal | None, points: int | None, params:
         return _("From breach number %(nth)d within %(days)d days by the same party, the fine "
                  "is multiplied by %(factor)s.", nth=params["nth"], days=params["window_days"],
                  factor=params["multiplier"])
+    if kind is RuleKind.HR_SANCTION:
+        label = str(SANCTION_LABELS[HrSanction(params["proposal"])])
+        if params.get("text"):
+            return _("Sanction proposed to HR for the responsible employee: %(sanction)s "
+                     "(%(text)s).", sanction=label, text=params["text"])
+        return _("Sanction proposed to HR for the responsible employee: %(sanction)s.",
+                 sanction=label)
     parts = [_describe_tier(t) for t in params["tiers"]]
     return _("By days late: %(tiers)s.", tiers="; ".join(parts))
 

@@ -19,6 +19,7 @@ from portal.accounts.models import User
 from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError
+from portal.core.notify import email_locale
 from portal.core.permissions import Role
 from portal.core.reminders import queue_grouped
 from portal.core.timeutil import local_today
@@ -321,7 +322,7 @@ def schedule_reminders(today: date | None = None) -> dict[str, int]:
 
 def _reminder_text(user, tasks: list[TrainingTask], kind: str) -> tuple[str, str]:
     base_url = current_app.config["PORTAL_BASE_URL"].rstrip("/")
-    locale = user.locale or "zh_CN"
+    locale = email_locale(user)
     if kind == "overdue":
         subject = _("Overdue: %(n)d training course(s) still to complete", n=len(tasks))
         intro = _("The following courses were due to be completed and are now overdue:")

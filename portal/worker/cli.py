@@ -1,25 +1,51 @@
 """``flask worker run``: the portal's background work, one short transaction per step.
 
 Each round lets scheduled versions take effect, reopens training whose certificates are about
-to expire, queues acknowledgement and training reminders and delivers the outbox. Run it
-under a process supervisor (systemd, supervisord) without ``--once``, or from cron with
-``--once``. Several workers may run at once: the outbox rows are claimed with
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL.
+to expire, queues acknowledgement and training reminders and delivers the outbox (emails and
+webhooks, see ``core.outbox`` for what is guaranteed). Run it under a process supervisor
+(systemd, supervisord) without ``--once``, or from cron with ``--once``. Several workers may
+run at once: each claims its own outbox rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) under
+a lease, so a worker that is killed loses nothing: its rows are taken again when the lease
+ends. SIGTERM or Ctrl-C stops a worker after the message in hand, giving back the rest of
+its claim at once.
 """
 from __future__ import annotations
 
+import signal
 import time
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import func, select
 
-from portal.core.outbox import OutboxMessage, OutboxStatus, deliver_pending, status_counts
+from portal.core.db import utcnow
+from portal.core.outbox import (
+    OutboxMessage,
+    OutboxStatus,
+    counts_by_channel,
+    deliver_pending,
+    retry,
+    worker_name,
+)
 from portal.extensions import db
 
-worker_cli = AppGroup("worker", help="Background jobs: reminders and email delivery.")
+worker_cli = AppGroup("worker", help="Background jobs: reminders, email and webhook delivery.")
 
 
-def run_round(limit: int = 200) -> dict:
+class _Stop:
+    """Set by SIGTERM / SIGINT: finish the message in hand, then stop."""
+
+    asked = False
+
+    def __call__(self) -> bool:
+        return self.asked
+
+    def ask(self, signum, frame) -> None:
+        self.asked = True
+
+
+def run_round(limit: int = 200, *, worker: str | None = None, stop=None) -> dict:
+    from portal.hr.escalation import escalate_overdue
     from portal.standards.campaigns import schedule_reminders, take_effect
     from portal.training import assignments
 
@@ -30,21 +56,36 @@ def run_round(limit: int = 200) -> dict:
     reminders = schedule_reminders()
     db.session.commit()
     reminders.update(assignments.schedule_reminders())
+    reminders["hr_escalated"] = escalate_overdue()   # HR notices left unacknowledged
     db.session.commit()
-    report = deliver_pending(limit)
+    report = deliver_pending(limit, worker=worker, stop=stop)
     return {"superseded": superseded, "renewals": renewals, **reminders, "sent": report.sent,
-            "retried": report.retried, "failed": report.failed}
+            "retried": report.retried, "failed": report.failed, "released": report.released,
+            "interrupted": report.interrupted}
 
 
 @worker_cli.command("run")
 @click.option("--once", is_flag=True, help="Do one round and stop (for cron and tests).")
 @click.option("--interval", default=60, show_default=True, help="Seconds between rounds.")
-@click.option("--limit", default=200, show_default=True, help="Emails sent per round at most.")
+@click.option("--limit", default=200, show_default=True,
+              help="Messages claimed per round at most (a full round starts the next at once).")
 def run(once: bool, interval: int, limit: int):
-    """Let versions take effect, queue reminders, send the outbox; forever or --once."""
-    while True:
+    """Let versions take effect, queue reminders, deliver the outbox; forever or --once."""
+    stop = _Stop()
+    saved = {sig: signal.signal(sig, stop.ask) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        _loop(once, interval, limit, stop)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _loop(once: bool, interval: int, limit: int, stop: _Stop) -> None:
+    worker = worker_name()
+    while not stop():
+        busy = False
         try:
-            result = run_round(limit)
+            result = run_round(limit, worker=worker, stop=stop)
         except Exception:  # keep the worker alive; the error is logged, the round retried
             db.session.rollback()
             if once:
@@ -52,21 +93,54 @@ def run(once: bool, interval: int, limit: int):
             click.echo("round failed; retrying next round", err=True)
         else:
             click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+            busy = result["sent"] + result["retried"] + result["failed"] >= limit
         finally:
             db.session.remove()
         if once:
             return
-        time.sleep(interval)
+        deadline = time.monotonic() + (0 if busy else interval)
+        while not stop() and time.monotonic() < deadline:
+            time.sleep(min(1.0, interval))
 
 
 @worker_cli.command("status")
 def status():
-    """How many emails are pending, sent, failed, or stuck while sending."""
-    counts = status_counts()
+    """Messages by channel and status; the ones in a worker's hands and the stuck ones."""
+    counts = counts_by_channel()
     for name in OutboxStatus:
-        click.echo(f"{name.value:<8} {counts.get(name.value, 0)}")
-    stuck = db.session.scalars(db.select(OutboxMessage).where(
-        OutboxMessage.status == OutboxStatus.SENDING)).all()
-    for m in stuck:
-        click.echo(f"  sending since attempt {m.attempts}: #{m.id} {m.key} -> {m.to_addr} "
-                   "(the worker stopped mid-send; check the mail server before resetting)")
+        by_channel = {c: n for (c, s), n in counts.items() if s == name.value}
+        detail = ", ".join(f"{c} {n}" for c, n in sorted(by_channel.items()))
+        click.echo(f"{name.value:<8} {sum(by_channel.values())}"
+                   + (f"  ({detail})" if detail else ""))
+    now = utcnow()
+    sending = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.status == OutboxStatus.SENDING).order_by(OutboxMessage.id)).all()
+    for m in sending:
+        if m.lease_until is not None and m.lease_until >= now:
+            click.echo(f"  in a worker's hands until {m.lease_until:%H:%M:%S}Z: #{m.id} {m.key}")
+        else:
+            click.echo(f"  stuck (its worker stopped; the next round takes it again): #{m.id} "
+                       f"{m.key} -> {m.to_addr}")
+    due = db.session.scalar(select(func.min(OutboxMessage.next_attempt_at)).where(
+        OutboxMessage.status == OutboxStatus.PENDING))
+    if due is not None:
+        click.echo(f"next pending due at {due:%Y-%m-%d %H:%M:%S}Z")
+
+
+@worker_cli.command("retry")
+@click.argument("message_id", type=int)
+def retry_command(message_id: int):
+    """Put a failed (or stuck) outbox message back in the queue, with fresh attempts."""
+    from portal.core.errors import ServiceError
+
+    msg = db.session.get(OutboxMessage, message_id)
+    if msg is None:
+        raise click.ClickException(f"no outbox message #{message_id}")
+    try:
+        retry(msg)
+    except ServiceError as err:
+        db.session.rollback()
+        raise click.ClickException(f"#{message_id} is {msg.status.value}: {err.message}"
+                                   ) from None
+    db.session.commit()
+    click.echo(f"#{message_id} {msg.key}: queued again")
