@@ -23,6 +23,7 @@ from portal.intake.models import (  # noqa: F401
     Ticket,
 )
 from portal.parties.models import Party  # noqa: F401
+from portal.reports.models import ComplaintRollup, RollupMonth  # noqa: F401
 from portal.standards.models import (  # noqa: F401
     Acknowledgement,
     AckTask,

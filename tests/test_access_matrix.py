@@ -125,9 +125,31 @@ MATRIX = {
     ("POST", "hr.close"): ("/hr/notices/{notice}/close", expect({"hr_officer"}, ok_code=302)),
     ("GET", "hr.notice_pdf"): ("/hr/notices/{notice}.pdf", expect(
         READ | {"hr_officer", "dept_manager"}, not_found={"dept_b_manager"})),
-    ("GET", "reports.index"): ("/reports/", expect(READ)),
+    ("GET", "reports.index"): ("/reports/", expect(READ | PARTY)),
     ("GET", "reports.audit_pdf"): ("/reports/audit.pdf?start=2026-01-01&end=2026-12-31",
                                    expect(READ)),
+    # report jobs: the empty forms answer 400 (nothing is made); a dossier of the world's case
+    # for whoever may see the case (another party's: 404), made within the request (see the
+    # world); job 0 does not exist (the permission check comes first)
+    ("POST", "reports.new_audit"): ("/reports/audit", expect(READ, ok_code=400)),
+    ("POST", "reports.new_scorecard"): ("/reports/scorecard", expect(READ | PARTY,
+                                                                     ok_code=400)),
+    ("POST", "reports.new_dossier"): ("/reports/cases/{case}/dossier", expect(
+        READ | {"staff_a", "carrier_manager", "dept_manager"}, ok_code=303,
+        not_found={"staff_b", "merchant_staff", "dept_b_manager"})),
+    ("GET", "reports.job"): ("/reports/jobs/0", expect(set(), not_found=READ | PARTY)),
+    ("GET", "reports.job_progress"): ("/reports/jobs/0/progress", expect(
+        set(), not_found=READ | PARTY)),
+    ("GET", "reports.job_pdf"): ("/reports/jobs/0/report.pdf", expect(
+        set(), not_found=READ | PARTY)),
+    ("GET", "reports.job_snapshot"): ("/reports/jobs/0/snapshot.json", expect(
+        set(), not_found=READ | PARTY)),
+    ("POST", "reports.reprint"): ("/reports/jobs/0/reprint", expect(
+        set(), not_found=READ | PARTY)),
+    ("GET", "reports.dashboard"): ("/reports/dashboard", expect(READ)),
+    # a party's own scorecard; CS and auditors without ?party= are sent to the dashboard
+    ("GET", "reports.scorecard"): ("/reports/scorecard", {**expect(PARTY),
+                                                          **{u: 302 for u in READ}}),
     ("GET", "audit.index"): ("/audit/", expect({"cs_admin", "auditor"})),
     ("GET", "audit.verify"): ("/audit/verify", expect({"cs_admin", "auditor"})),
     # training, CS's side (ids from _training_world; one-click actions on the draft course)
@@ -305,7 +327,8 @@ def test_every_route_is_in_the_matrix(app):
 
 
 @pytest.fixture
-def world(app):
+def world(app, tmp_path):
+    app.config.update(REPORTS_DIR=str(tmp_path / "reports"), REPORTS_RUN_INLINE=True)
     with app.test_request_context():
         world = build_world()
         world.ids.update(build_training())
@@ -313,7 +336,8 @@ def world(app):
         world.ids["batch"] = _import_batch()
         world.ids["evidence"] = _evidence(world.ids["case"])
         world.ids["statement"] = _statement(world.ids["carrier_a"])
-        return world
+    yield world
+    app.config.pop("REPORTS_DIR"), app.config.pop("REPORTS_RUN_INLINE")
 
 
 def _evidence(case_id: int) -> int:
