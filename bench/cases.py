@@ -157,26 +157,33 @@ def seed(db) -> None:
     print(f"VACUUM ANALYZE in {time.perf_counter() - t0:.1f} s")
 
 
+def people_and_rulebook() -> None:
+    """The parties and CS staff (``build_people``), the rulebook in ``standards/`` and a staff
+    account of carrier C007 (``c007.staff``) to time a party's own pages with."""
+    from portal.accounts.services import create_user
+    from portal.core.audit import acting_as
+    from portal.core.permissions import Role
+    from portal.extensions import db
+    from portal.parties.models import Party
+    from portal.standards.loader import load_directory
+
+    admin, _sup, _n = build_people(CARRIERS, 0, MERCHANTS, 0)
+    with acting_as(admin):
+        load_directory(Path(__file__).resolve().parent.parent / "standards", owner=admin)
+    c007 = db.session.scalar(db.select(Party).where(Party.code == "C007"))
+    create_user(username="c007.staff", display_name="C007 员工", password=PASSWORD,
+                role=Role.PARTY_STAFF, party=c007)
+
+
 def main() -> None:
     with bench_app() as app:
         with app.test_request_context():
-            from portal.accounts.services import create_user
-            from portal.core.audit import acting_as
-            from portal.core.permissions import Role
             from portal.extensions import db
-            from portal.parties.models import Party
-            from portal.standards.loader import load_directory
 
             if db.session.scalar(text("SELECT count(*) FROM cases")):
                 print("reusing the cases already in BENCH_DATABASE_URL")
             else:
-                admin, _sup, _n = build_people(CARRIERS, 0, MERCHANTS, 0)
-                with acting_as(admin):
-                    load_directory(Path(__file__).resolve().parent.parent / "standards",
-                                   owner=admin)
-                c007 = db.session.scalar(db.select(Party).where(Party.code == "C007"))
-                create_user(username="c007.staff", display_name="C007 员工", password=PASSWORD,
-                            role=Role.PARTY_STAFF, party=c007)
+                people_and_rulebook()
                 db.session.commit()
                 seed(db)
             clause = db.session.execute(text(

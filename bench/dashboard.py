@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text
 
-from bench.common import PASSWORD, bench_app, build_people, median_ms, signed_in, timed_gets
+import bench.cases
+from bench.common import PASSWORD, bench_app, median_ms, signed_in, timed_gets
 
 N = int(os.environ.get("BENCH_TICKETS", "1000000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "10"))
@@ -82,8 +83,6 @@ FROM parties p, generate_series(0, 364) AS k
 
 
 def seed(db) -> None:
-    import bench.cases
-
     for label, sql, params in (("warehouses and departments", PARTIES_SQL,
                                 {"w": WAREHOUSES, "d": DEPARTMENTS}),
                                ("tickets", TICKETS_SQL, {"n": N}),
@@ -100,22 +99,13 @@ def main() -> None:
     with bench_app() as app:
         with app.test_request_context():
             from portal.accounts.services import create_user
-            from portal.core.audit import acting_as
             from portal.core.permissions import Role
             from portal.extensions import db
-            from portal.parties.models import Party
-            from portal.standards.loader import load_directory
 
             if db.session.scalar(text("SELECT count(*) FROM tickets")):
                 print("reusing the data already in BENCH_DATABASE_URL")
             else:
-                admin, _sup, _n = build_people(CARRIERS, 0, MERCHANTS, 0)
-                with acting_as(admin):
-                    load_directory(Path(__file__).resolve().parent.parent / "standards",
-                                   owner=admin)
-                c007 = db.session.scalar(db.select(Party).where(Party.code == "C007"))
-                create_user(username="c007.staff", display_name="C007 员工", password=PASSWORD,
-                            role=Role.PARTY_STAFF, party=c007)
+                bench.cases.people_and_rulebook()
                 create_user(username="bench.auditor", display_name="审计", password=PASSWORD,
                             role=Role.AUDITOR)
                 db.session.commit()

@@ -17,7 +17,7 @@ from portal.core.audit import AuditEvent, acting_as
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError
 from portal.extensions import db
-from portal.intake import review
+from portal.intake import followup, review
 from portal.intake.models import Chase
 from portal.standards.models import Clause
 from tests.factories import PASSWORD, build_world, username
@@ -483,9 +483,9 @@ def test_a_chase_needs_a_note_and_a_late_ticket_of_that_carrier(app, late, make_
 def test_days_late_of_a_late_shipment_count_in_the_customers_zone():
     promised = datetime(2026, 3, 2, 17, 30, tzinfo=UTC)   # 23:30 on the 2nd in Urumqi (UTC+6)
     now = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)         # 01:00 on the 3rd in Urumqi
-    assert review.lateness(promised, "Asia/Urumqi", now).days == 1
-    assert review.lateness(promised, "", now).days == 0   # Shanghai: 01:30 to 03:00 on the 3rd
-    assert review.lateness(promised, "", now).hours == 1
+    assert followup.lateness(promised, "Asia/Urumqi", now).days == 1
+    assert followup.lateness(promised, "", now).days == 0   # Shanghai: 01:30 to 03:00 on the 3rd
+    assert followup.lateness(promised, "", now).hours == 1
 
 
 # --- the clause form's rule-engine check -------------------------------------------------------

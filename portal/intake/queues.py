@@ -21,7 +21,7 @@ from portal.core.permissions import Perm, allowed, require
 from portal.core.timeutil import local_day_bounds_utc, local_today, zone
 from portal.core.web import Paged, csv_response, page_arg, submit
 from portal.extensions import db
-from portal.intake import review
+from portal.intake import followup, review
 from portal.intake.models import Ticket
 from portal.intake.views import bp
 from portal.parties.forms import KIND_LABELS
@@ -49,7 +49,7 @@ class ChaseForm(FlaskForm):
     ticket_no = HiddenField(validators=[DataRequired(), Length(max=40)])
     note = StringField(_l("What was done"), validators=[
         DataRequired(message=_l("Say what was done (whom you reached, what they promised).")),
-        Length(max=review.NOTE_MAX)])
+        Length(max=followup.NOTE_MAX)])
 
 
 # --- the review queue -------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def _when(moment) -> str:
 def follow_up():
     today = local_today()
     day_start, _end = local_day_bounds_utc(today, today, zone(_portal_zone()))
-    carriers = review.late_by_carrier(day_start, _portal_zone())
+    carriers = followup.late_by_carrier(day_start, _portal_zone())
     if request.args.get("format") == "csv":
         return csv_response("follow-up.csv", [
             _("Carrier code"), _("Carrier"), _("Late shipments"), _("Oldest promised time"),
@@ -177,7 +177,7 @@ def _carrier_or_404(carrier_id: int) -> Party:
 def follow_up_carrier(carrier_id: int, chase_form: ChaseForm | None = None):
     carrier = _carrier_or_404(carrier_id)
     if request.args.get("format") == "csv":
-        shipments, _total = review.late_shipments(carrier.id, None, default_tz=_portal_zone())
+        shipments, _total = followup.late_shipments(carrier.id, None, default_tz=_portal_zone())
         return csv_response(f"follow-up-{carrier.code}.csv", [
             _("Ticket"), _("Order"), _("Promised"), _("Days late"), _("Hours late"),
             _("Chases"), _("Last chased"), _("Chased by"), _("Note")],
@@ -187,8 +187,8 @@ def follow_up_carrier(carrier_id: int, chase_form: ChaseForm | None = None):
               s.last_chase.user.display_name if s.last_chase else "",
               s.last_chase.note if s.last_chase else "") for s in shipments])
     page = page_arg(request)
-    shipments, total = review.late_shipments(carrier.id, page, default_tz=_portal_zone())
-    ctx = {"carrier": carrier, "page": Paged(shipments, page, review.PER_PAGE, total),
+    shipments, total = followup.late_shipments(carrier.id, page, default_tz=_portal_zone())
+    ctx = {"carrier": carrier, "page": Paged(shipments, page, followup.PER_PAGE, total),
            "here": _here}
     if allowed(current_user, Perm.HANDLE_CASES):
         ctx["chase_form"] = chase_form or ChaseForm()
@@ -205,7 +205,7 @@ def chase(carrier_id: int):
         ticket = db.session.get(Ticket, form.ticket_no.data.strip())
         if ticket is None or ticket.carrier_id != carrier.id:
             abort(404)
-    done = submit(form, lambda: review.chase(ticket, form.note.data, user=current_user),
+    done = submit(form, lambda: followup.chase(ticket, form.note.data, user=current_user),
                   _("Chase recorded for ticket %(t)s.", t=form.ticket_no.data))
     if done.ok:
         return redirect(_here("intake.follow_up_carrier", _anchor=f"t-{ticket.ticket_no}"))
