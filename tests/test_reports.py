@@ -172,10 +172,23 @@ def test_parallel_render_paginates_as_one_render_does(app):
     joined, many = render_parallel(html, app.static_folder, target=1, workers=2)
     assert many.parts == 4 and many.workers == 2
     assert many.pages == one.pages == page_count(joined) > 4
-    for n in (1, many.part_pages[0] + 1, many.pages):
+    for n in range(1, many.pages + 1):   # the overlay is laid out in two chunks
         assert PAGE_RE.findall(pdf_text(joined, n)) == [(str(n), str(many.pages))]
+    for n in (1, many.part_pages[0] + 1, many.pages):
         assert pdf_text(joined, n).split("第")[0] == pdf_text(single, n).split("第")[0]
     assert many.peak_rss_mb < 600
+
+
+def test_parts_are_cut_where_the_bytes_are_shared_equally():
+    from portal.reports.render import balanced_parts
+
+    blocks = ["a" * 10, "b" * 10, "c" * 40, "d" * 10, "e" * 10, "f" * 20]   # 100 bytes
+    assert balanced_parts(blocks, 2, weight=len) == ["a" * 10 + "b" * 10 + "c" * 40,
+                                         "d" * 10 + "e" * 10 + "f" * 20]
+    four = balanced_parts(blocks, 4, weight=len)
+    assert "".join(four) == "".join(blocks) and len(four) == 4
+    assert balanced_parts(blocks[:2], 5) == blocks[:2]       # never more parts than blocks
+    assert balanced_parts(["x"], 3) == ["x"]
 
 
 # --- snapshot and reprint -------------------------------------------------------------------

@@ -14,9 +14,12 @@ How the cut keeps the document the same:
 - Every part is rendered with the document's own ``<head>`` (same page size, margins, running
   head and footer text), except for the page number, which a part cannot know: its
   ``@bottom-right`` box is switched off.
-- Once every part's page count is known, one light overlay document of blank pages carrying
-  only the page-number box (the same ``@page`` rule, so the same font and place) is rendered
-  and stamped on the joined pages: "第 N 页 / 共 M 页" is continuous over the whole document.
+- Once every part's page count is known, a light overlay of blank pages carrying only the
+  page-number box (the same ``@page`` rule, so the same font and place, with the total written
+  in) is laid out, in one chunk a process each starting at its own page number, and stamped on
+  the joined pages: "第 N 页 / 共 M 页" is continuous over the whole document.
+- The parts are cut at the block boundaries that give each process the same share of the
+  layout work, estimated from the text and the tags (``balanced_parts``), so that the processes finish together.
 
 The processes come from a ``forkserver`` pool whose server has already laid out a scrap of
 Chinese (``reports.pdf_warmup``): a clean, single-threaded parent, safe to use from the
@@ -35,21 +38,28 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import re
 import resource
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from io import BytesIO
+from itertools import pairwise
 from pathlib import Path
 
 PART_MARK = "<!-- pdf:part -->"
 MEMORY_LIMIT_MB = 600
 
-# Parts are grouped to about a third of a process's share of the HTML, and at least this
-# many bytes (a few pages of table), so that the processes stay busy to the end without
-# paying a process round trip and a font subset per page.
-PART_MIN_BYTES = 40_000
+# The body is cut into PARTS_PER_WORKER parts of equal layout work a process (each part costs
+# about 0.06 s of its own: a document's style, fonts and PDF; two a process keep the progress
+# bar moving), none much under PART_MIN_WEIGHT (a few pages of table) and, for long reports,
+# more parts (a multiple of the processes), none over PART_MAX_WEIGHT (about 40 pages of
+# table: a process laying out ~100 pages at once peaks near 400 MB). Weights: layout_weight.
+PARTS_PER_WORKER = 2
+PART_MIN_WEIGHT = 16_000
+PART_MAX_WEIGHT = 80_000
+PART_MIN_BYTES = 40_000   # for ``group_blocks`` (explicit part sizes, tests)
 
 _NO_PAGE_NUMBER = "@page { @bottom-right { content: none !important; } }"
 _ONLY_PAGE_NUMBER = ("@page { @top-left { content: none !important; } "
@@ -108,6 +118,53 @@ def group_blocks(blocks: list[str], target: int = PART_MIN_BYTES) -> list[str]:
     return parts
 
 
+def part_count(blocks: list[str], workers: int) -> int:
+    """How many parts to cut ``blocks`` into for ``workers`` processes (see PARTS_PER_WORKER)."""
+    total = sum(layout_weight(b) for b in blocks)
+    if total < 2 * PART_MIN_WEIGHT:
+        return 1
+    count = max(PARTS_PER_WORKER * workers, -(-total // PART_MAX_WEIGHT))
+    count = -(-count // workers) * workers                     # a multiple of the processes
+    return max(1, min(count, total // PART_MIN_WEIGHT))
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def layout_weight(block: str) -> int:
+    """About how long WeasyPrint takes to lay a block out, in units of a character of text:
+    each character of text, plus three for every tag (a table cell costs about as much as
+    three characters in it). Fitted on the audit report here: its ruling appendix (long
+    rationales, few cells) and its violation tables (many short cells) take the same 0.28 s
+    for 11.5 and 13.1 KB of HTML, which their sizes in bytes do not foresee."""
+    text = " ".join(_TAG.sub(" ", block).split())
+    return len(text) + 3 * block.count("<")
+
+
+def balanced_parts(blocks: list[str], count: int, weight=layout_weight) -> list[str]:
+    """Adjacent blocks joined into at most ``count`` parts of about equal ``weight``: each cut
+    is made at the block boundary nearest to an equal share, so that processes given the same
+    number of parts finish together (seven parts on two processes leave one process idle for
+    a whole part at the end)."""
+    weights = [weight(b) for b in blocks]
+    total = sum(weights) or 1
+    ends, running = [], 0            # ends[i]: weight up to and including block i
+    for w in weights:
+        running += w
+        ends.append(running)
+    cuts, last = [], 0                # a cut before block ``i``
+    for k in range(1, count):
+        goal = total * k / count
+        best = min(range(last + 1, len(blocks)), key=lambda i: abs(ends[i - 1] - goal),
+                   default=None)
+        if best is None:
+            break
+        cuts.append(best)
+        last = best
+    bounds = [0, *cuts, len(blocks)]
+    return ["".join(blocks[a:b]) for a, b in pairwise(bounds) if b > a]
+
+
 # --- one process's work ---------------------------------------------------------------------
 
 def _peak_rss_mb() -> float:
@@ -128,22 +185,45 @@ def _render(html: str, static_root: str, extra_css: str) -> tuple[bytes, int, fl
     return rendered.write_pdf(), len(rendered.pages), _peak_rss_mb()
 
 
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return 0.0
+
+
+# A process collects the garbage of its earlier parts before a new one when it holds more than
+# this (the collection otherwise runs between reports, see ``collect_garbage``).
+COLLECT_ABOVE_MB = 320
+
+
 def render_part(html: str, static_root: str, extra_css: str = _NO_PAGE_NUMBER):
     """Run in a pool process: one part's PDF, its page count and the process's peak RSS.
 
     The cyclic garbage collector is paused while the part is laid out: WeasyPrint makes
     millions of small objects, and the collector's full passes over them took about a third
     of the time (10.3 s against 6.4 s for 100 table pages here) while freeing almost nothing
-    until the render is over; one collection afterwards frees the part's garbage before the
-    process takes the next part (peak RSS grew from 295 to 321 MB for those 100 pages)."""
+    until the render is over. The part's garbage is collected afterwards, once the report's
+    parts are done (``collect_garbage``, run while the parent joins the parts: a collection
+    takes ~0.08 s a part, which would otherwise hold up the report), or before the next part
+    if the process already holds more than ``COLLECT_ABOVE_MB``."""
     enabled = gc.isenabled()
+    if _rss_mb() > COLLECT_ABOVE_MB:
+        gc.collect()
     gc.disable()
     try:
         return _render(html, static_root, extra_css)
     finally:
-        gc.collect()
         if enabled:
-            gc.enable()
+            gc.enable()   # little is allocated between tasks: no pass runs until the next part
+
+
+def collect_garbage() -> float:
+    """Run in a pool process once a report's parts are done: frees what they left, returns
+    the process's RSS afterwards."""
+    gc.collect()
+    return _rss_mb()
 
 
 # --- the pool -------------------------------------------------------------------------------
@@ -179,25 +259,45 @@ def shutdown_pool() -> None:
 
 # --- the whole document ---------------------------------------------------------------------
 
+def _overlay_chunks(prefix: str, suffix: str, total: int, chunks: int) -> list[tuple[str, str]]:
+    """The page-number overlay of ``total`` pages as ``chunks`` documents of blank pages, each
+    with its first page number (``@page :first { counter-reset }``) and the total written
+    in, so that the chunks are laid out at the same time in different processes."""
+    numbered = prefix.replace("counter(pages)", f'"{total}"')
+    size = -(-total // chunks)
+    docs = []
+    for start in range(1, total + 1, size):
+        count = min(size, total + 1 - start)
+        blanks = '<div class="blank-page"></div>' * count
+        css = _ONLY_PAGE_NUMBER + f" @page :first {{ counter-reset: page {start}; }}"
+        docs.append((numbered + blanks + suffix, css))
+    return docs
+
+
 def _stamp_page_numbers(parts: list[bytes], prefix: str, suffix: str, static_root: str,
-                        pool=None):
+                        pool=None, workers: int = 1):
     """Join the parts and stamp every page with its number out of the total (the overlay is
-    laid out in the pool when there is one, else here)."""
+    laid out in the pool, one chunk a process, when there is one; else here)."""
     from pypdf import PdfReader, PdfWriter
 
     readers = [PdfReader(BytesIO(p)) for p in parts]
     total = sum(len(r.pages) for r in readers)
-    blanks = "".join('<div class="blank-page"></div>' for _ in range(total))
-    args = (prefix + blanks + suffix, static_root, _ONLY_PAGE_NUMBER)
-    overlay_pdf, overlay_pages, _rss = (pool.submit(render_part, *args).result() if pool
-                                        else _render(*args))
-    if overlay_pages != total:
-        raise RuntimeError(f"page-number overlay has {overlay_pages} pages, not {total}")
-    overlay = PdfReader(BytesIO(overlay_pdf))
+    chunks = _overlay_chunks(prefix, suffix, total, workers if pool else 1)
+    if pool:
+        futures = [pool.submit(render_part, doc, static_root, css) for doc, css in chunks]
+        rendered = [f.result() for f in futures]
+    else:
+        rendered = [_render(doc, static_root, css) for doc, css in chunks]
+    if pool:   # the processes clean up while the pages are joined and stamped here
+        for _ in range(workers):
+            pool.submit(collect_garbage)
+    overlay_pages = [page for pdf, _n, _rss in rendered for page in PdfReader(BytesIO(pdf)).pages]
+    if len(overlay_pages) != total:
+        raise RuntimeError(f"page-number overlay has {len(overlay_pages)} pages, not {total}")
     writer = PdfWriter()
     for reader in readers:
         writer.append(reader, import_outline=True)
-    for page, numbers in zip(writer.pages, overlay.pages, strict=True):
+    for page, numbers in zip(writer.pages, overlay_pages, strict=True):
         page.merge_page(numbers)
     return writer, total
 
@@ -224,9 +324,10 @@ def render_parallel(html: str, static_root: str | Path, *, workers: int | None =
     static_root = str(static_root)
     workers = workers or worker_count()
     prefix, blocks, suffix = split_document(html)
-    if target is None:   # about three parts a process, so that none waits long at the end
-        target = max(PART_MIN_BYTES, sum(map(len, blocks)) // (3 * workers))
-    parts = group_blocks(blocks, target)
+    if target is None:
+        parts = balanced_parts(blocks, part_count(blocks, workers))
+    else:
+        parts = group_blocks(blocks, target)
     stats = RenderStats(parts=len(parts), workers=workers)
     docs = [prefix + part + suffix for part in parts]
     if len(docs) == 1:   # nothing to join: the template's own footer numbers the pages
@@ -254,7 +355,7 @@ def render_parallel(html: str, static_root: str | Path, *, workers: int | None =
     stats.part_pages = [pages for _pdf, pages, _rss in results]
     stats.peak_rss_mb = max(rss for _pdf, _pages, rss in results)
     writer, stats.pages = _stamp_page_numbers([pdf for pdf, _p, _r in results], prefix, suffix,
-                                              static_root, pool)
+                                              static_root, pool, workers)
     pdf = _write(writer, title, html.encode("utf-8"))
     stats.seconds = time.perf_counter() - started
     return pdf, stats
