@@ -83,7 +83,8 @@ def bench_app():
 
     from portal import create_app
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url,
+    # the timing client signs in with the password alone: no second factor for the benchmarks
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TWO_FACTOR_REQUIRED_ROLES": [],
                       "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "WTF_CSRF_ENABLED": False})
     try:
         with app.app_context():

@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     web_setup.init_app(app)
 
     import portal.models  # noqa: F401  (register every table)
+    from portal.accounts.cli import accounts_cli
     from portal.accounts.views import bp as accounts_bp
     from portal.api.cli import tokens_cli
     from portal.api.views import api_bp, tokens_bp
@@ -65,6 +66,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # token-authenticated JSON, no session: no CSRF token to send
     for group in (audit_cli, standards_cli, demo_cli, worker_cli, intake_cli,
-                  tokens_cli, statements_cli):
+                  tokens_cli, statements_cli, accounts_cli):
         app.cli.add_command(group)
     return app

@@ -12,6 +12,7 @@ import os
 import re
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -136,6 +137,33 @@ def ctx(app):
 CSRF_RE = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 
 
+TOTP_SECRET_RE = re.compile(r'data-totp-secret="([A-Z2-7]+)"')
+
+
+def totp_code(app, username: str, secret: str | None = None) -> str:
+    """The current code of ``username``'s authenticator app (its key from the database unless
+    given). A code is accepted once per 30-second step, and tests sign the same person in many
+    times within one step (the access matrix: once per route), so the portal is told to forget
+    the last step it accepted, as if the test had waited for the next one. Replay protection
+    has its own tests (test_security_two_factor.py)."""
+    import pyotp
+    from sqlalchemy import func, update
+
+    from portal.accounts.models import User
+    from portal.core.db import utcnow
+    from portal.extensions import db
+
+    with app.app_context():
+        name = username.strip().lower()
+        db.session.execute(update(User).where(func.lower(User.username) == name)
+                           .values(totp_last_step=None))
+        if secret is None:
+            secret = db.session.scalar(db.select(User.totp_secret).where(
+                func.lower(User.username) == name))
+        db.session.commit()
+    return pyotp.TOTP(secret).at(utcnow())
+
+
 class Browser:
     """A test client that behaves like a browser: signs in through the form, sends CSRF."""
 
@@ -160,8 +188,20 @@ class Browser:
         return self.client.post(url, data=data, **kw)
 
     def login(self, username, password="test-password-1"):
+        """Sign in through the form, the second factor included: a role that requires it
+        sets up its app on the first sign-in (from the key on the set-up page), later ones
+        enter the app's current code."""
         self.get("/login")
         resp = self.post("/login", {"username": username, "password": password})
+        next_page = urlsplit(resp.headers.get("Location", "")).path if resp.status_code == 302 \
+            else ""
+        if next_page == "/account/2fa/setup":
+            page = self.get(next_page).get_data(as_text=True)
+            secret = TOTP_SECRET_RE.search(page).group(1)
+            self.post(next_page, {"code": totp_code(self.app, username, secret)})
+        elif next_page == "/login/2fa":
+            self.get(next_page)
+            self.post(next_page, {"code": totp_code(self.app, username)})
         self.get("/")
         return resp
 

@@ -292,6 +292,28 @@ MATRIX = {
     # CS admins (message and endpoint 0 do not exist: the permission check comes first; the
     # empty settings form keeps "the language of my pages"; the empty endpoint form is 400)
     ("GET", "accounts.settings"): ("/account/settings", expect(LOGGED_IN)),
+    # the second step of signing in: only between the password and the code, else to /login
+    # (or home when signed in already)
+    ("GET", "accounts.two_factor"): ("/login/2fa", {u: 302 for u in USERS}),
+    ("POST", "accounts.two_factor"): ("/login/2fa", {u: 302 for u in USERS}),
+    ("GET", "accounts.two_factor_setup"): ("/account/2fa/setup", expect(LOGGED_IN)),
+    ("POST", "accounts.two_factor_setup"): ("/account/2fa/setup",
+                                            expect(LOGGED_IN, ok_code=400)),
+    ("POST", "accounts.two_factor_disable"): ("/account/2fa/disable",
+                                              expect(LOGGED_IN, ok_code=302)),
+    ("POST", "accounts.recovery_codes"): ("/account/2fa/recovery-codes",
+                                          expect(LOGGED_IN, ok_code=302)),
+    ("GET", "accounts.change_password"): ("/account/password", expect(LOGGED_IN)),
+    ("POST", "accounts.change_password"): ("/account/password",
+                                           expect(LOGGED_IN, ok_code=400)),
+    ("POST", "accounts.end_all_sessions"): ("/account/sessions/end",
+                                            expect(LOGGED_IN, ok_code=302)),
+    ("POST", "accounts.disable_user"): ("/users/{user_dept_b_manager}/disable",
+                                        expect({"cs_admin"}, ok_code=302)),
+    ("POST", "accounts.enable_user"): ("/users/{user_dept_b_manager}/enable",
+                                       expect({"cs_admin"}, ok_code=302)),
+    ("POST", "accounts.reset_two_factor"): ("/users/{user_staff_b}/2fa/reset",
+                                            expect({"cs_admin"}, ok_code=302)),
     ("POST", "accounts.settings"): ("/account/settings", expect(LOGGED_IN, ok_code=302)),
     ("GET", "notifications.mine"): ("/account/notifications", expect(LOGGED_IN)),
     ("GET", "notifications.overview"): ("/admin/notifications/", expect({"cs_admin"})),

@@ -4,8 +4,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from flask import render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 from flask_babel import format_date, format_datetime
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -23,12 +24,49 @@ def init_app(app):
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        from portal.accounts.models import User
+        """The user of the Flask session, if its server-side session record is still live
+        (not ended, not idle too long, not too old): see ``accounts.security``."""
+        from portal.accounts.security import SESSION_KEY, check_session
 
-        try:
-            return db.session.get(User, int(user_id))
-        except (TypeError, ValueError):
+        sid = session.get(SESSION_KEY)
+        result = check_session(user_id, sid)
+        if result.user is None:
+            lang = session.get("lang")
+            session.clear()  # a dead session is forgotten, not looked up on every request
+            if lang:
+                session["lang"] = lang
+            if result.expired:
+                flash(_("Your session timed out; please sign in again."), "info")
+            elif sid:
+                flash(_("You were signed out; please sign in again."), "info")
+        return result.user
+
+    if app.config.get("PROXY_FIX"):
+        # Behind N reverse proxies: trust their X-Forwarded-For/-Proto/-Host/-Port, so that
+        # request.remote_addr (throttling, audit) and request.is_secure (HSTS) are the
+        # client's. Never set it when the portal can be reached without the proxy.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+
+    @app.before_request
+    def sign_in_state():
+        """Between the password and the second factor only the sign-in pages open; for
+        everyone else the user (and their session record) is loaded first thing, before the
+        view changes anything (the session check may commit)."""
+        if request.endpoint == "static" or request.path.startswith("/api/"):
             return None
+        from portal.accounts.views import PENDING, PENDING_ENDPOINTS, pending_sign_in
+
+        if PENDING in session and request.endpoint not in PENDING_ENDPOINTS:
+            note = pending_sign_in()
+            if note is not None:
+                return redirect(url_for("accounts.two_factor_setup" if note.get("enrol")
+                                        else "accounts.two_factor"))
+            session.pop(PENDING, None)
+        current_user.is_authenticated  # noqa: B018  (loads the user now)
+        return None
 
     @app.template_filter("money")
     def money(value: Decimal | None) -> str:
@@ -68,13 +106,31 @@ def init_app(app):
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; "
+            "base-uri 'self'; form-action 'self'; object-src 'none'")
+        headers.setdefault("Permissions-Policy",
+                           "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if request.is_secure:  # HTTPS (behind a proxy: set PROXY_FIX)
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if response.mimetype == "text/html" and _signed_in_or_signing_in():
+            headers["Cache-Control"] = "no-store"
         return response
+
+
+def _signed_in_or_signing_in() -> bool:
+    """Whether this request's pages are someone's own (never kept by caches or the back
+    button). Looks only at what the request already loaded: no query here."""
+    from portal.accounts.views import PENDING
+
+    user = g.get("_login_user")
+    return bool(user is not None and user.is_authenticated) or PENDING in session
 
 
 def _error_page(code: int):

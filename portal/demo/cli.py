@@ -1,7 +1,14 @@
 import click
 from flask.cli import AppGroup
 
-from portal.demo.data import DEMO_PASSWORD, is_loaded, load_demo, logins
+from portal.demo.data import (
+    DEMO_PASSWORD,
+    DEMO_TOTP_SECRET,
+    demo_code,
+    is_loaded,
+    load_demo,
+    logins,
+)
 
 demo_cli = AppGroup("demo", help="Demo data.")
 
@@ -18,3 +25,18 @@ def load(months: int):
     click.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
     for username, name, role in logins():
         click.echo(f"  {username:<12} {role:<20} {name}")
+    click.echo(f"\nCS, HR and auditor accounts also ask for a code from an authenticator app "
+               f"holding the demo key {DEMO_TOTP_SECRET}, or from: flask demo code USERNAME")
+
+
+@demo_cli.command("code")
+@click.argument("username")
+def code(username: str):
+    """Print the current two-factor code of a demo account (only accounts holding the demo
+    key: real accounts' keys are never shown)."""
+    from portal.core.errors import ServiceError
+
+    try:
+        click.echo(demo_code(username))
+    except ServiceError as err:
+        raise click.ClickException(err.message) from None

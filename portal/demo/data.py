@@ -12,7 +12,7 @@ from portal.accounts.models import User
 from portal.accounts.services import create_user
 from portal.cases.rulings import ShareInput, issue_ruling
 from portal.cases.services import open_case, record_violation
-from portal.core.audit import acting_as
+from portal.core.audit import acting_as, record
 from portal.core.db import utcnow
 from portal.core.permissions import Role
 from portal.core.timeutil import frozen_time
@@ -25,7 +25,10 @@ from portal.standards.loader import load_directory
 from portal.standards.models import Standard
 from portal.standards.services import acknowledge, add_clause, new_draft, submit_for_review
 
-DEMO_PASSWORD = "demo-pass-2026"
+DEMO_PASSWORD = "demo-pass-2026"  # nosec B105  # the demo logins, published in the README
+# The demo accounts whose role requires two-factor sign-in share this published key, so that
+# `flask demo code USERNAME` can print their current code. Never use it for a real account.
+DEMO_TOTP_SECRET = "SERVICESTANDARDSDEMOTOTPKEYAAAAA"  # nosec B105  # published, demo only
 
 PARTIES = [
     ("C001", "顺丰速运", "SF Express", PartyKind.CARRIER),
@@ -84,7 +87,7 @@ def is_loaded() -> bool:
 
 
 def load_demo(months: int = 4, seed: int = 20261123) -> dict:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311  # reproducible demo data, no secrets
     start = utcnow() - timedelta(days=30 * months)
     with frozen_time(start):
         parties = {code: create_party(code=code, name_zh=zh, name_en=en, kind=kind)
@@ -95,6 +98,7 @@ def load_demo(months: int = 4, seed: int = 20261123) -> dict:
                 username=username, display_name=name, password=DEMO_PASSWORD, role=role,
                 party=parties.get(code), email=f"{username}@example.com", employee_no=emp)
         db.session.flush()
+        _enrol_two_factor(users.values())
         with acting_as(users["admin"]):
             result = load_directory(ROOT / "standards", users["admin"],
                                     owner=users["supervisor"])
@@ -120,6 +124,30 @@ def load_demo(months: int = 4, seed: int = 20261123) -> dict:
     issue_demo_statements(users)  # the complete months' statements (对账单)
     db.session.commit()
     return {"parties": len(parties), "users": len(users), "cases": n_cases, **intake}
+
+
+def _enrol_two_factor(users) -> None:
+    """The accounts whose role requires two-factor sign-in get the demo key (party staff sign
+    in with the password alone, as they may choose to)."""
+    from portal.accounts.security import two_factor_required
+
+    for user in users:
+        if two_factor_required(user):
+            user.totp_secret, user.totp_enabled_at = DEMO_TOTP_SECRET, utcnow()
+            with acting_as(user):
+                record("two_factor.enrolled", user, after={"demo_key": True})
+
+
+def demo_code(username: str) -> str:
+    """The current sign-in code of a demo account (one holding the published demo key)."""
+    import pyotp
+
+    from portal.core.errors import ServiceError
+
+    user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None or user.totp_secret != DEMO_TOTP_SECRET or not user.two_factor_enabled:
+        raise ServiceError(f"{username} is not a demo account with the demo two-factor key")
+    return pyotp.TOTP(DEMO_TOTP_SECRET).at(utcnow())
 
 
 def _acknowledge_some(users, rng, start):
