@@ -94,6 +94,16 @@ def parse_working_days(text: str, name: str = "HR_ESCALATE_WORKING_DAYS") -> int
     return int(value)
 
 
+def parse_file_storage(text: str, name: str = "FILE_STORAGE") -> str:
+    """``local`` or ``s3``; ``s3`` needs ``S3_BUCKET``."""
+    value = (text or "").strip().lower()
+    if value not in ("local", "s3"):
+        raise SettingError(f"{name}: {text!r} is neither local nor s3")
+    if value == "s3" and not os.environ.get("S3_BUCKET", "").strip():
+        raise SettingError(f"{name}=s3 needs S3_BUCKET (the bucket's name)")
+    return value
+
+
 def database_url(instance_path: Path) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -123,8 +133,33 @@ def defaults(instance_path: Path) -> dict:
         "PORTAL_LANGUAGES": ["zh_CN", "en"],
         "PORTAL_DEFAULT_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "Asia/Shanghai"),
         "PORTAL_NAME": "服务标准治理平台",
-        # Hash method for new passwords (Werkzeug): scrypt by default.
-        "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
+        # Hash method for new passwords: "argon2id" (argon2-cffi, RFC 9106 settings), or a
+        # Werkzeug method ("scrypt", "pbkdf2:sha256:600000"). Older hashes still verify and are
+        # hashed again with this method at the next successful sign-in.
+        "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "argon2id"),
+        # --- account security (accounts/security.py) ---
+        # Roles that must sign in with a second factor (TOTP); others may turn it on.
+        "TWO_FACTOR_REQUIRED_ROLES": [r.strip() for r in os.environ.get(
+            "TWO_FACTOR_REQUIRED_ROLES", "cs_admin,cs_supervisor,cs_director,cs_officer,"
+            "hr_officer,auditor").split(",") if r.strip()],
+        # Sign-in throttling, counted in the database (shared by every app server): after
+        # LOGIN_MAX_FAILURES failures for one username within LOGIN_WINDOW_MINUTES it is
+        # refused for a delay that doubles with each further failure (1 min up to the window);
+        # one address is refused after LOGIN_IP_MAX_FAILURES failures within the window.
+        "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "5")),
+        "LOGIN_IP_MAX_FAILURES": int(os.environ.get("LOGIN_IP_MAX_FAILURES", "20")),
+        "LOGIN_WINDOW_MINUTES": int(os.environ.get("LOGIN_WINDOW_MINUTES", "15")),
+        # Server-side sessions: signed out after this long without a request, and this long
+        # after signing in whatever happens.
+        "SESSION_IDLE_MINUTES": int(os.environ.get("SESSION_IDLE_MINUTES", "30")),
+        "SESSION_ABSOLUTE_HOURS": int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12")),
+        # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host/-Port
+        # (Werkzeug ProxyFix); 0 = the portal is reached directly.
+        "PROXY_FIX": int(os.environ.get("PROXY_FIX", "0")),
+        # Send the session cookie over HTTPS only: switch on in production (off for the
+        # http://127.0.0.1 demo).
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE"),
+        "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE"),
         "WTF_CSRF_TIME_LIMIT": None,  # token lives as long as the session
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -188,4 +223,26 @@ def defaults(instance_path: Path) -> dict:
         "HR_HOLIDAYS": _setting("HR_HOLIDAYS", "", parse_holidays),
         # Address used in emails for links back to the portal.
         "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000"),
+        # Background jobs (portal.core.jobs): with REDIS_URL (redis://host:6379/0) they go on
+        # an RQ queue run by `flask worker jobs`; without it, a thread of the web process.
+        # JOBS_INLINE runs them at once in the caller (tests).
+        "REDIS_URL": os.environ.get("REDIS_URL", "").strip(),
+        "JOBS_INLINE": _flag("JOBS_INLINE"),
+        "JOBS_QUEUE": os.environ.get("JOBS_QUEUE", "portal"),
+        "JOBS_TIMEOUT": int(os.environ.get("JOBS_TIMEOUT", "3600")),
+        "SCHEDULE_SECONDS": int(os.environ.get("SCHEDULE_SECONDS", "60")),
+        # Under Redis, a commit that queued emails enqueues a delivery run at once.
+        "OUTBOX_DELIVER_ON_COMMIT": (_flag("OUTBOX_DELIVER_ON_COMMIT")
+                                     if "OUTBOX_DELIVER_ON_COMMIT" in os.environ
+                                     else bool(os.environ.get("REDIS_URL", "").strip())),
+        # Report jobs (PDF, snapshot) older than this many days are removed by the round.
+        "REPORTS_KEEP_DAYS": int(os.environ.get("REPORTS_KEEP_DAYS", "30")),
+        # Where files are kept: "local" (FILE_STORAGE_DIR) or "s3" (any S3-compatible store).
+        "FILE_STORAGE": _setting("FILE_STORAGE", "local", parse_file_storage),
+        "S3_BUCKET": os.environ.get("S3_BUCKET", ""),
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
+        "S3_REGION": os.environ.get("S3_REGION", ""),
+        "S3_ACCESS_KEY_ID": os.environ.get("S3_ACCESS_KEY_ID", ""),
+        "S3_SECRET_ACCESS_KEY": os.environ.get("S3_SECRET_ACCESS_KEY", ""),
+        "S3_PREFIX": os.environ.get("S3_PREFIX", ""),
     }

@@ -1,9 +1,14 @@
 """Where the portal keeps uploaded files: one small interface, so the backend can change.
 
-``storage()`` answers the configured backend. Today that is ``LocalStorage``, a folder outside
-the web root (``FILE_STORAGE_DIR``, by default ``<instance>/files``); an S3-compatible backend
-will implement the same four methods. A file is named by a key the portal generates
-(``new_key``), never by the name the user gave it, and a key names one file that never changes.
+``storage()`` answers the configured backend (``FILE_STORAGE``): ``LocalStorage``, a folder
+outside the web root (``FILE_STORAGE_DIR``, by default ``<instance>/files``), or ``S3Storage``,
+a bucket of any S3-compatible store (AWS S3, MinIO, Ceph, ...: ``S3_BUCKET``,
+``S3_ENDPOINT_URL``, ``S3_REGION``, ``S3_ACCESS_KEY_ID``/``S3_SECRET_ACCESS_KEY`` or boto3's own
+credential chain, ``S3_PREFIX``), which every app server and worker reach alike. A file is
+named by a key the portal generates (``new_key``), never by the name the user gave it, and a
+key names one file that never changes (``put(..., replace=True)`` is for the portal's own
+bookkeeping files, such as a report job's manifest). Reads are streams in both backends: a
+download is sent in chunks, never held whole in memory.
 
 Files and transactions: a file is written before the row that names it is committed, and the
 file system has no rollback. ``put_in_transaction`` therefore ties a new file to the current
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import io
 import logging
 import os
 import re
@@ -29,9 +35,10 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 CHUNK = 1 << 20
-# Path-like keys ("evidence/Ab3_x..."): letters, digits, "_" and "-" between slashes, so a key
-# can never climb out of the storage root, and never has a dot (temporary files do).
-_KEY = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+# Path-like keys ("evidence/Ab3_x...", "<job>/report.pdf"): letters, digits, "_", "-" and inner
+# dots between slashes, a part never starting with a dot, so a key can never climb out of the
+# storage root (no "..") and never looks like a temporary file (".part-...").
+_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +58,10 @@ class Storage(abc.ABC):
     """What every backend does. ``open`` and a missing key raise ``FileNotFoundError``."""
 
     @abc.abstractmethod
-    def put(self, key: str, data: bytes | BinaryIO) -> int:
+    def put(self, key: str, data: bytes | BinaryIO, *, replace: bool = False) -> int:
         """Store ``data`` (bytes or a binary stream, read from where it is) under ``key``, which
-        must be new; answers the number of bytes stored. All or nothing: a reader never sees
-        half a file."""
+        must be new unless ``replace``; answers the number of bytes stored. All or nothing: a
+        reader never sees half a file."""
 
     @abc.abstractmethod
     def open(self, key: str) -> BinaryIO:
@@ -66,6 +73,15 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Every stored key under the folder ``prefix`` (all keys if empty), sorted."""
+
+    def read_bytes(self, key: str) -> bytes:
+        """A small file whole (manifests, snapshots; never for uploads)."""
+        with self.open(key) as f:
+            return f.read()
 
 
 class LocalStorage(Storage):
@@ -79,9 +95,9 @@ class LocalStorage(Storage):
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def put(self, key: str, data: bytes | BinaryIO) -> int:
+    def put(self, key: str, data: bytes | BinaryIO, *, replace: bool = False) -> int:
         path = self.path(key)
-        if path.exists():
+        if path.exists() and not replace:
             raise FileExistsError(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")  # mode 0600
@@ -106,6 +122,13 @@ class LocalStorage(Storage):
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    def list_keys(self, prefix: str = "") -> list[str]:
+        top = self.path(prefix) if prefix else self.root
+        if not top.is_dir():
+            return []
+        found = (p.relative_to(self.root).as_posix() for p in top.rglob("*") if p.is_file())
+        return sorted(k for k in found if _KEY.fullmatch(k))   # not the ".part-" files
+
 
 def _copy(data: bytes | BinaryIO, out: BinaryIO) -> int:
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -118,12 +141,169 @@ def _copy(data: bytes | BinaryIO, out: BinaryIO) -> int:
     return size
 
 
+class S3Storage(Storage):
+    """Objects in an S3 bucket, named ``<S3_PREFIX><key>``. An S3 PUT is atomic (a reader sees
+    the whole object or none); large streams go up in parts (boto3's managed upload) without
+    being read into memory, and ``open`` answers the object's body as a stream."""
+
+    def __init__(self, bucket: str, *, prefix: str = "", endpoint_url: str | None = None,
+                 region: str | None = None, access_key_id: str | None = None,
+                 secret_access_key: str | None = None, client=None):
+        if not bucket:
+            raise ValueError("S3_BUCKET is not set: FILE_STORAGE=s3 needs the bucket's name")
+        if bool(access_key_id) != bool(secret_access_key):
+            raise ValueError("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both, "
+                             "or neither (boto3's credential chain: environment, profile, role)")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        self.bucket, self.prefix, self.endpoint_url = bucket, prefix, endpoint_url or None
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.session.Session().client(
+                "s3", endpoint_url=self.endpoint_url, region_name=region or None,
+                aws_access_key_id=access_key_id or None,
+                aws_secret_access_key=secret_access_key or None,
+                config=Config(signature_version="s3v4", retries={"mode": "standard"},
+                              # MinIO, Ceph and most other S3 servers want /bucket/key
+                              s3={"addressing_style": "path" if endpoint_url else "auto"}))
+        self.client = client
+
+    def _name(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def _failed(self, err, key: str):
+        """A clear error for what the settings got wrong; FileNotFoundError for a missing key."""
+        code = err.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return FileNotFoundError(key)
+        if code == "NoSuchBucket":
+            return RuntimeError(f"S3_BUCKET: no bucket {self.bucket!r} at "
+                                f"{self.endpoint_url or 'AWS S3'}")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
+            return PermissionError(f"S3 refused {code} for bucket {self.bucket!r}: check "
+                                   f"S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY and the bucket policy")
+        return err
+
+    def put(self, key: str, data: bytes | BinaryIO, *, replace: bool = False) -> int:
+        from botocore.exceptions import ClientError
+
+        name = self._name(key)
+        if not replace and self.exists(key):
+            raise FileExistsError(key)
+        try:
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                self.client.put_object(Bucket=self.bucket, Key=name, Body=bytes(data))
+                return len(data)
+            counted = _Counting(data)
+            self.client.upload_fileobj(counted, self.bucket, name)
+            return counted.size
+        except ClientError as err:
+            raise self._failed(err, key) from None
+
+    def open(self, key: str) -> BinaryIO:
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._name(key))["Body"]
+        except ClientError as err:
+            raise self._failed(err, key) from None
+        return io.BufferedReader(_BodyReader(body), CHUNK)
+
+    def delete(self, key: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
+        except ClientError as err:
+            failure = self._failed(err, key)
+            if not isinstance(failure, FileNotFoundError):
+                raise failure from None
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._name(key))
+        except ClientError as err:
+            failure = self._failed(err, key)
+            if isinstance(failure, FileNotFoundError):
+                return False
+            raise failure from None
+        return True
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        from botocore.exceptions import ClientError
+
+        start = self.prefix + (check_key(prefix) + "/" if prefix else "")
+        found = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=start):
+                found.extend(o["Key"][len(self.prefix):] for o in page.get("Contents", ()))
+        except ClientError as err:
+            raise self._failed(err, prefix) from None
+        return sorted(found)
+
+
+class _Counting:
+    """A stream that counts what is read from it (boto3 reads the upload itself)."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream, self.size = stream, 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.stream.read(n)
+        self.size += len(chunk)
+        return chunk
+
+
+class _BodyReader(io.RawIOBase):
+    """An S3 object's body (botocore ``StreamingBody``) as a standard binary stream."""
+
+    def __init__(self, body):
+        self.body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self.body.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.body.close()
+        super().close()
+
+
+def make_storage(config) -> Storage:
+    """The backend the settings name; a clear error for what is missing."""
+    kind = str(config.get("FILE_STORAGE") or "local").strip().lower()
+    if kind == "local":
+        return LocalStorage(config["FILE_STORAGE_DIR"])
+    if kind == "s3":
+        return S3Storage(config.get("S3_BUCKET", ""), prefix=config.get("S3_PREFIX", ""),
+                         endpoint_url=config.get("S3_ENDPOINT_URL"),
+                         region=config.get("S3_REGION"),
+                         access_key_id=config.get("S3_ACCESS_KEY_ID"),
+                         secret_access_key=config.get("S3_SECRET_ACCESS_KEY"))
+    raise ValueError(f"FILE_STORAGE: {kind!r} is neither local nor s3")
+
+
+_SETTINGS = ("FILE_STORAGE", "FILE_STORAGE_DIR", "S3_BUCKET", "S3_PREFIX", "S3_ENDPOINT_URL",
+             "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
+
+
 def storage() -> Storage:
-    """The configured backend (kept on the app; made again if its setting changes)."""
-    setting = str(current_app.config["FILE_STORAGE_DIR"])
+    """The configured backend (kept on the app; made again if its settings change)."""
+    setting = tuple(str(current_app.config.get(name) or "") for name in _SETTINGS)
     cached = current_app.extensions.get("portal.storage")
     if cached is None or cached[0] != setting:
-        cached = current_app.extensions["portal.storage"] = (setting, LocalStorage(setting))
+        cached = current_app.extensions["portal.storage"] = (setting,
+                                                             make_storage(current_app.config))
     return cached[1]
 
 

@@ -163,9 +163,13 @@ def job_progress(job_id: str):
 @require_any(Perm.PRINT_REPORTS, Perm.VIEW_PENALTIES, Perm.VIEW_CASES)
 def job_pdf(job_id: str):
     job = _job_or_404(job_id)
-    if job.status != jobs.JobStatus.DONE or not job.pdf_path.exists():
+    if job.status != jobs.JobStatus.DONE:
         abort(404)
-    return send_file(job.pdf_path, mimetype="application/pdf", as_attachment=True,
+    try:
+        stream = jobs.open_pdf(job)   # a stream, from local files or the bucket alike
+    except FileNotFoundError:
+        abort(404)
+    return send_file(stream, mimetype="application/pdf", as_attachment=True,
                      download_name=f"{job.report_id or job.id}.pdf")
 
 

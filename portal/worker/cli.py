@@ -8,13 +8,23 @@ run at once: each claims its own outbox rows (``FOR UPDATE SKIP LOCKED`` on Post
 a lease, so a worker that is killed loses nothing: its rows are taken again when the lease
 ends. SIGTERM or Ctrl-C stops a worker after the message in hand, giving back the rest of
 its claim at once.
+
+With Redis (``REDIS_URL``, see ``core.jobs``) the work is split: ``flask worker jobs`` runs the
+queued jobs (reports, imports, outbox deliveries, the scheduled round), as many processes as you
+like on any machine; ``flask worker schedule`` enqueues the round every ``SCHEDULE_SECONDS``
+(60). Several schedulers may run for safety: each slot of time is claimed in Redis by one of
+them only (``core.jobs.claim_slot``). rq 3's own ``CronScheduler`` was not used: every running
+copy of it would enqueue, so it must run exactly once, which is what we want to avoid having to
+guarantee. Equivalent without a scheduler process: cron ``* * * * * flask worker run --once``.
 """
 from __future__ import annotations
 
+import os
 import signal
 import time
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
@@ -28,6 +38,7 @@ from portal.core.outbox import (
     worker_name,
 )
 from portal.extensions import db
+from portal.worker import tasks
 
 worker_cli = AppGroup("worker", help="Background jobs: reminders, email and webhook delivery.")
 
@@ -59,9 +70,21 @@ def run_round(limit: int = 200, *, worker: str | None = None, stop=None) -> dict
     reminders["hr_escalated"] = escalate_overdue()   # HR notices left unacknowledged
     db.session.commit()
     report = deliver_pending(limit, worker=worker, stop=stop)
+    reports_deleted = _purge_reports()
     return {"superseded": superseded, "renewals": renewals, **reminders, "sent": report.sent,
             "retried": report.retried, "failed": report.failed, "released": report.released,
-            "interrupted": report.interrupted}
+            "interrupted": report.interrupted, "reports_deleted": reports_deleted}
+
+
+def _purge_reports() -> int:
+    """Report jobs older than ``REPORTS_KEEP_DAYS``; a failure here never stops the round."""
+    from portal.reports.jobs import purge_old_jobs
+
+    try:
+        return purge_old_jobs()
+    except Exception:
+        current_app.logger.exception("could not remove old report jobs")
+        return 0
 
 
 @worker_cli.command("run")
@@ -101,6 +124,65 @@ def _loop(once: bool, interval: int, limit: int, stop: _Stop) -> None:
         deadline = time.monotonic() + (0 if busy else interval)
         while not stop() and time.monotonic() < deadline:
             time.sleep(min(1.0, interval))
+
+
+@worker_cli.command("jobs")
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then stop (tests, cron).")
+@click.option("--name", default=None, help="Worker name (default: host and process id).")
+def jobs_command(burst: bool, name: str | None):
+    """Run queued background jobs (needs REDIS_URL); start several for more throughput."""
+    from redis.exceptions import RedisError
+    from rq import Worker
+
+    from portal.core.jobs import _PID, queue, redis_connection
+
+    app = current_app._get_current_object()
+    if not app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL is not set: without Redis, jobs run inside the "
+                                   "web process and `flask worker run` does the scheduled work")
+    try:
+        redis_connection(app).ping()
+    except RedisError as err:
+        raise click.ClickException(f"REDIS_URL: cannot reach Redis ({err})") from None
+    app.extensions[_PID] = os.getpid()   # each job's forked process drops our DB connections
+    worker = Worker([queue(app)], connection=redis_connection(app), name=name)
+    worker.work(burst=burst, logging_level="INFO")
+
+
+@worker_cli.command("schedule")
+@click.option("--interval", type=int, default=None,
+              help="Seconds between rounds (default: SCHEDULE_SECONDS, 60).")
+@click.option("--once", is_flag=True, help="Enqueue one round (if this slot is free), stop.")
+def schedule_command(interval: int | None, once: bool):
+    """Enqueue the scheduled round every minute (needs REDIS_URL); safe to run on several
+    machines: one of them enqueues each round."""
+    from portal.core.jobs import claim_slot, enqueue, redis_connection
+
+    app = current_app._get_current_object()
+    if not app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL is not set: use `flask worker run` (or cron "
+                                   "`* * * * * flask worker run --once`) instead")
+    interval = interval or int(app.config.get("SCHEDULE_SECONDS", 60))
+    if interval < 5:
+        raise click.ClickException("--interval: at least 5 seconds")
+    redis_connection(app).ping()
+    stop = _Stop()
+    saved = {sig: signal.signal(sig, stop.ask) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stop():
+            if claim_slot("round", interval, app):
+                job_id = enqueue(tasks.scheduled_round)
+                click.echo(f"round enqueued: {job_id}")
+            elif once:
+                click.echo("this round was already enqueued (by another scheduler)")
+            if once:
+                return
+            deadline = time.monotonic() + interval - (time.time() % interval)
+            while not stop() and time.monotonic() < deadline:
+                time.sleep(0.5)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 @worker_cli.command("status")
