@@ -29,7 +29,8 @@ _BOOL_EXAMPLES = {"1": True, "0": False}
 
 ERROR_CODES = ["missing_token", "invalid_token", "unsupported_media_type", "malformed_json",
                "not_an_object", "tickets_missing", "tickets_not_array", "tickets_empty",
-               "too_many_tickets", "body_too_large", "bad_parameter", "server_error"]
+               "nul_character", "too_many_tickets", "body_too_large", "bad_parameter",
+               "server_error"]
 
 
 def _ref(name: str) -> dict:

@@ -28,7 +28,7 @@ from portal.intake.models import ApiToken, BatchKind, BatchSource, ImportBatch, 
 from portal.parties.models import Party, PartyKind
 from portal.standards.models import Clause, Standard, StandardVersion
 
-TOKEN_PREFIX = "ssp_"
+TOKEN_PREFIX = "ssp_"  # nosec B105  # the public prefix of every token, not a secret
 PREFIX_CHARS = 8                         # of the random part shown; ApiToken.prefix holds 12
 NAME_MAX = 80                            # ApiToken.name
 LAST_USED_EVERY = timedelta(minutes=1)   # last_used_at is written at most this often

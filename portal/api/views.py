@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import wraps
 from types import SimpleNamespace
@@ -48,6 +48,7 @@ tokens_bp = Blueprint("tokens", __name__, url_prefix="/admin/api-tokens")
 
 MAX_TICKETS = 10_000
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+MAX_ID = 2**31 - 1                     # the largest INTEGER id
 LANGUAGES = ["en", "zh_CN"]            # the first is the default
 
 
@@ -134,8 +135,8 @@ def _as_text(value) -> str:
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return format(value, "f")
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (dict, list)):     # numbers inside were read as Decimal too
+        return json.dumps(value, ensure_ascii=False, default=lambda d: format(d, "f"))
     return str(value)
 
 
@@ -176,6 +177,11 @@ def import_tickets(token: ApiToken):
             "At most %(limit)d tickets per request; this one has %(count)d. Split it into "
             "several requests.", limit=MAX_TICKETS, count=len(items)),
             limit=MAX_TICKETS, count=len(items))
+    if any(isinstance(v, str) and "\x00" in v
+           for item in items if isinstance(item, dict) for v in item.values()):
+        # PostgreSQL cannot store the character in text at all
+        return error(400, "nul_character", _("Text values must not contain the NUL character "
+                                             "(\\u0000)."))
     batch, counts = services.import_tickets([_as_row(i) for i in items], token, len(data))
     return jsonify({
         "batch_id": batch.id, "created": batch.created, "updated": batch.updated,
@@ -199,7 +205,9 @@ def decode_cursor(cursor: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     tag, _sep, number = text.partition(":")
-    if tag != "v1" or not number.isdigit():
+    # ids are INTEGER columns: a larger number is no cursor this API gave out (and PostgreSQL
+    # refuses to compare with it)
+    if tag != "v1" or not (number.isascii() and number.isdigit()) or int(number) > MAX_ID:
         raise BadParameter("after", _("after: not a cursor this API gave out (use the "
                                       "\"next\" value of the previous page)."))
     return int(number)
@@ -225,6 +233,9 @@ def parse_clause(text: str) -> tuple[str, str, int | None]:
     return code.upper(), number, int(version[1:]) if version else None
 
 
+_FIRST_DAY, _LAST_DAY = date.min + timedelta(days=1), date.max - timedelta(days=1)
+
+
 def _date_arg(name: str) -> date | None:
     text = request.args.get(name, "").strip()
     if not text:
@@ -236,9 +247,18 @@ def _date_arg(name: str) -> date | None:
                                    name=name)) from None
 
 
+def refuse_nul(args) -> None:
+    """No stored value holds the NUL character, and PostgreSQL refuses it in a query."""
+    for name, value in args.items(multi=True):
+        if "\x00" in value:
+            raise BadParameter(name, _("%(name)s: must not contain the NUL character.",
+                                       name=name))
+
+
 def parse_violation_args(args, tz) -> tuple[services.ViolationQuery, int, int]:
     """The query, the id to continue after and the page size; ``BadParameter`` names the
     first parameter at fault."""
+    refuse_nul(args)
     q = services.ViolationQuery()
     party = args.get("party", "").strip()
     if party:
@@ -267,7 +287,10 @@ def parse_violation_args(args, tz) -> tuple[services.ViolationQuery, int, int]:
     if start and end and end < start:
         raise BadParameter("to", _("to: the end date is before the start date."))
     if start or end:
-        lo, hi = local_day_bounds_utc(start or end, end or start, tz)
+        # days at the ends of the calendar (0001-01-01, 9999-12-31) have no UTC bound in every
+        # zone: clamped a day in, they still mean "from the beginning" / "to the end"
+        lo, hi = local_day_bounds_utc(max(start or end, _FIRST_DAY), min(end or start, _LAST_DAY),
+                                      tz)
         q.incident_from = lo if start else None
         q.incident_to = hi if end else None
     return q, *page_args(args)
@@ -329,6 +352,7 @@ def violations(token: ApiToken):
 # --- GET /api/v1/parties ---------------------------------------------------------------------
 
 def parse_party_args(args) -> tuple[services.PartyQuery, int, int]:
+    refuse_nul(args)
     q = services.PartyQuery()
     kind = args.get("kind", "").strip()
     if kind:
