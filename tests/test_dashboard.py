@@ -213,3 +213,64 @@ def test_the_same_svg_prints_in_a_pdf(app):
     with app.test_request_context():
         pdf = render_pdf(f"<html><body><h1>晴雨表</h1>{svg}</body></html>")
     assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+
+
+def test_appeal_counts_link_to_the_cases_behind_them(app, world, make_browser):
+    """Filed and each outcome link to the case list narrowed to appeals filed (decided) in the
+    period, by the parties on the page: the list holds as many cases as the card counts."""
+    import re
+
+    from portal.cases.appeals import decide_appeal, file_appeal
+    from portal.cases.models import AppealStatus, Case
+    from portal.core.audit import acting_as
+    from tests.test_rulings import user
+
+    with app.test_request_context():
+        case = db.session.get(Case, world.case)
+        with acting_as(user("staff_a")):
+            a = file_appeal(case, world.carrier_a, "有取件码短信为证", user("staff_a"))
+        with acting_as(user("cs_supervisor")):
+            decide_appeal(a, user("cs_supervisor"), AppealStatus.OVERTURNED, "录音证明已放柜")
+        db.session.commit()
+        d = metrics.dashboard(_filters())
+        assert (d.appeals.filed, d.appeals.decided, d.appeals.overturned) == (1, 1, 1)
+    b = _signed_in(make_browser, "auditor")
+    html = b.get("/reports/dashboard").get_data(as_text=True)
+    hrefs = {m: re.search(r'href="([^"]*appeal=' + m + r'[^"]*)"', html).group(1)
+             .replace("&amp;", "&") for m in ("filed", "decided", "upheld", "overturned")}
+    number = f"CASE-{world.case:06d}"
+    for outcome, expected in (("filed", True), ("decided", True), ("overturned", True),
+                              ("upheld", False)):
+        body = b.get(hrefs[outcome]).get_data(as_text=True).split("<tbody>")[1]
+        assert (number in body) is expected, outcome
+    # a period before the appeal: the same link finds nothing
+    early = hrefs["filed"].replace("appeal_to=", "appeal_to=2000-01-01&x=")
+    assert number not in b.get(early).get_data(as_text=True).split("<tbody>")[1]
+    # the other carrier's scorecard does not count carrier A's appeal
+    other = b.get(hrefs["filed"] + "&party=C002").get_data(as_text=True).split("<tbody>")[1]
+    assert number not in other
+    assert "Unknown appeal filter" in b.get("/cases?appeal=maybe").get_data(as_text=True)
+
+
+def test_an_import_counts_the_dashboard_months_again(app, world, tmp_path):
+    """The CLI (and the background upload) recount the last twelve months once the file is in,
+    so the dashboard's next reader finds no stale month."""
+    from portal.reports.models import RollupMonth
+
+    with app.test_request_context():
+        metrics.complaint_rates(_filters())                      # counted once
+        old_mark = metrics._data_mark()
+    path = tmp_path / "volumes.csv"
+    path.write_text(f"party_code,day,orders\nC002,{local_today() - timedelta(days=3)},700\n",
+                    encoding="utf-8")
+    result = app.test_cli_runner().invoke(
+        args=["intake", "import", str(path), "--volumes", "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    with app.test_request_context():
+        mark = metrics._data_mark()
+        assert mark != old_mark
+        months = metrics.Period.last_twelve_months().month_starts()
+        marks = dict(db.session.execute(db.select(RollupMonth.month, RollupMonth.mark)).all())
+        assert all(marks.get(m) == mark for m in months)
+        b = metrics.complaint_rates(_filters(party_id=world.carrier_b)).total
+        assert b.orders == 2700

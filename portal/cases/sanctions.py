@@ -159,7 +159,11 @@ def review_sanctions(party_ids: Iterable[int]) -> list[Sanction]:
         return []
     q = select(Party).where(Party.id.in_(ids)).order_by(Party.id)
     if db.session.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update()          # one review of a party at a time
+        # one review of a party at a time; NO KEY UPDATE: rows that merely refer to the party
+        # (an acknowledgement, a violation) take KEY SHARE locks and must not wait on it
+        # populate_existing: the rows as locked, not as this session read them earlier (a
+        # ruling on the same party committed meanwhile has moved its version on)
+        q = q.with_for_update(key_share=True).execution_options(populate_existing=True)
     parties = db.session.scalars(q).all()
     year = current_year()
     steps = thresholds()

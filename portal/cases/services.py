@@ -137,6 +137,36 @@ class CaseFilters:
     incident_to: datetime | None = None
     min_amount: Decimal | None = None   # what the parties owe under the ruling in effect
     open_appeal: bool = False           # only cases with an appeal waiting for a decision
+    # cases with an appeal filed (APPEAL_FILED) or decided with this outcome (APPEAL_DECIDED or
+    # an AppealStatus value) between these UTC bounds; by the party filter's parties if any
+    appeal: str = ""
+    appeal_from: datetime | None = None
+    appeal_to: datetime | None = None
+
+
+APPEAL_FILED, APPEAL_DECIDED = "filed", "decided"
+APPEAL_CHOICES = ("open", APPEAL_FILED, APPEAL_DECIDED, "upheld", "reduced", "overturned")
+
+
+def _appeal_condition(f: CaseFilters, parties=None):
+    """``Case.id IN (appeals ...)`` for ``f.appeal`` (see CaseFilters), or None."""
+    from portal.cases.models import Appeal, AppealStatus
+
+    if f.appeal in ("", "open"):
+        return None
+    conds = []
+    when = Appeal.filed_at if f.appeal == APPEAL_FILED else Appeal.decided_at
+    if f.appeal == APPEAL_DECIDED:
+        conds.append(Appeal.decided_at.is_not(None))
+    elif f.appeal != APPEAL_FILED:
+        conds.append(Appeal.status == AppealStatus(f.appeal))
+    if f.appeal_from is not None:
+        conds.append(when >= f.appeal_from)
+    if f.appeal_to is not None:
+        conds.append(when <= f.appeal_to)
+    if parties is not None:
+        conds.append(Appeal.party_id.in_(parties))
+    return Case.id.in_(select(Appeal.case_id).where(*conds))
 
 
 def _involving(scope: int):
@@ -155,12 +185,20 @@ def visible_cases_query(user, f: CaseFilters | None = None):
         q = q.where(_involving(scope))
     if f.status:
         q = q.where(Case.status == f.status)
+    appellants = None     # the appeal filter counts the appeals of the parties asked for
     if f.party:           # a plain list of ids for the planner
         parties = db.session.scalars(parties_matching(f.kind, f.party)).all()
         q = q.where(Case.id.in_(select(CaseParty.case_id)
                                 .where(CaseParty.party_id.in_(parties))))
+        appellants = parties
     elif f.kind is not None:
         q = q.where(Case.id.in_(select(CaseParty.case_id).where(CaseParty.kind == f.kind.value)))
+        appellants = select(Party.id).where(Party.kind == f.kind)
+    if scope is not None:
+        appellants = [scope]
+    appealed = _appeal_condition(f, appellants)
+    if appealed is not None:
+        q = q.where(appealed)
     if f.standard_id is not None:
         q = q.where(Case.id.in_(select(Violation.case_id).where(
             Violation.standard_id == f.standard_id, Violation.clause_number == f.clause_number,

@@ -82,7 +82,13 @@ def _case_filters(args, tz) -> tuple[services.CaseFilters, dict[str, str]]:
     f.incident_from = filters.local_day(args, errors, "from", tz)
     f.incident_to = filters.local_day(args, errors, "to", tz, end=True)
     f.min_amount = filters.amount(args, errors, "min")
-    f.open_appeal = args.get("appeal") == "open"
+    appeal = args.get("appeal", "")
+    if appeal and appeal not in services.APPEAL_CHOICES:
+        errors["appeal"] = _("Unknown appeal filter.")
+        appeal = ""
+    f.appeal, f.open_appeal = appeal, appeal == "open"
+    f.appeal_from = filters.local_day(args, errors, "appeal_from", tz)
+    f.appeal_to = filters.local_day(args, errors, "appeal_to", tz, end=True)
     return f, errors
 
 

@@ -1,7 +1,7 @@
 """Language and time zone of the current user: Chinese first, English second."""
 from __future__ import annotations
 
-from flask import current_app, has_request_context, session
+from flask import current_app, g, has_app_context, has_request_context, session
 from flask_login import current_user
 
 
@@ -18,6 +18,11 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
+    """The zone times are shown in: one set for the work at hand (``use_timezone``: a report
+    printed again shows its times in the zone it was first printed in), else the user's, else
+    the portal's."""
+    if has_app_context() and g.get("display_timezone"):
+        return g.display_timezone
     if has_request_context() and current_user and current_user.is_authenticated and current_user.timezone:
         return current_user.timezone
     return current_app.config["PORTAL_DEFAULT_TIMEZONE"]
@@ -28,3 +33,11 @@ def current_locale() -> str:
 
     loc = get_locale()
     return str(loc) if loc else "zh_CN"
+
+
+def use_timezone(name: str) -> None:
+    """Show times in zone ``name`` for the rest of this application context."""
+    from flask_babel import refresh
+
+    g.display_timezone = name
+    refresh()   # Flask-Babel caches the zone it was given last

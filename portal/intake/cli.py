@@ -23,6 +23,7 @@ def _run(path: Path, kind: BatchKind, lang: str) -> None:
             db.session.rollback()
             raise click.ClickException(err.message) from None
         db.session.commit()
+        services.recount_dashboard()
         click.echo(services.summary(batch))
         for r in batch.rejections[:50]:
             click.echo(f"  {path.name}:{r.line}: {services.rejection_text(r)}", err=True)
