@@ -333,3 +333,21 @@ def test_the_cli_reports_bad_rows_with_file_and_line(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["intake", "import", str(path), "--lang", "en"])
     assert result.exit_code == 0
     assert "rejected 1" in result.stdout and "tickets.csv:2: carrier_code" in result.stderr
+
+
+def test_a_nul_character_in_a_cell_rejects_that_row_only(app, tmp_path):
+    """PostgreSQL cannot store U+0000 in text: the row is refused with its line and reason,
+    on both databases and on both import paths, and the rest of the file is imported."""
+    with app.test_request_context():
+        build_world(with_case=False)
+        rulebook()
+        db.session.commit()
+    path = tmp_path / "tickets.csv"
+    good = "T1,O1,C001,,,x,10,2026-03-05 10:00" + "," * 10
+    bad = "T2,O2,C001,,,x\x00y,10,2026-03-05 10:00" + "," * 10
+    path.write_text(",".join(TICKET_NAMES) + "\n" + good + "\n" + bad + "\n", encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["intake", "import", str(path), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert "rejected 1" in result.stdout and "tickets.csv:3:" in result.stderr
+    with app.app_context():
+        assert db.session.scalars(select(Ticket.ticket_no)).all() == ["T1"]

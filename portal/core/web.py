@@ -11,6 +11,7 @@ from typing import Any
 from flask import Response, flash, redirect
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import FieldList
 
@@ -84,13 +85,29 @@ def submit(form, run: Callable[[], Any],
     """
     if not form.validate_on_submit():
         return Outcome(False)
-    try:
-        with action(form) as done:
-            result = run()
-            done.message = success(result) if callable(success) else success
-    except ActionFailed:
-        return Outcome(False)
-    return Outcome(True, result)
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
+        try:
+            with action(form) as done:
+                result = run()
+                done.message = success(result) if callable(success) else success
+        except ActionFailed:
+            return Outcome(False)
+        except DBAPIError as exc:     # rolled back by ``action``
+            if attempt == RETRY_ATTEMPTS or not retryable(exc):
+                raise
+            continue
+        return Outcome(True, result)
+    raise AssertionError("unreachable")
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back
+# whole and the same action may simply run again (PostgreSQL's own advice for these errors).
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+RETRY_ATTEMPTS = 3
+
+
+def retryable(exc: BaseException) -> bool:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def one_click(run: Callable[[], Any], success: str, target: str):

@@ -89,6 +89,7 @@ def reasons() -> dict[str, str]:
         "no_party": _("a ticket needs at least a carrier, merchant or warehouse code"),
         "bad_row": _("the row has a different number of columns than the header"),
         "not_object": _("each ticket must be a JSON object"),
+        "nul_character": _("contains the NUL character (U+0000), which text cannot hold"),
     }
 
 
@@ -163,6 +164,8 @@ def parse_ticket(raw: dict, parties: Parties, default_tz: ZoneInfo,
         value = raw.get(f.name)
         value = "" if value is None else (str(value) if not isinstance(value, str) else value)
         value = value.strip()
+        if "\x00" in value:
+            raise RowError(f.name, "nul_character")
         if not value and f.required:
             raise RowError(f.name, "required")
         if len(value) > f.max_len:

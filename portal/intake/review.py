@@ -237,7 +237,8 @@ def _waiting(ids: list[int]) -> list[Violation]:
         select(Violation).where(Violation.id.in_(ids)).order_by(Violation.id)
         .options(selectinload(Violation.party), selectinload(Violation.standard),
                  selectinload(Violation.clause))
-        .with_for_update(of=Violation)).all()
+        .with_for_update(of=Violation, key_share=True)   # FOR NO KEY UPDATE
+        .execution_options(populate_existing=True)).all()   # as locked, not as read before
     gone = [v for v in found if v.status is not ViolationStatus.PROPOSED]
     if gone or len(found) != len(ids):
         _refuse_taken(gone, len(ids) - len(found))

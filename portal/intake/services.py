@@ -140,6 +140,7 @@ def run_upload(batch_id: int, path: Path) -> None:
             run_import(stream, batch.filename, batch.kind, BatchSource.UPLOAD, user=user,
                        progress=progress, batch=batch)
             db.session.commit()
+        recount_dashboard()
     except ImportRefused as err:
         db.session.rollback()
         _fail(batch_id, err.problem)
@@ -152,6 +153,21 @@ def run_upload(batch_id: int, path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def recount_dashboard() -> None:
+    """Count the dashboard's last twelve months again now that new tickets or volumes are in,
+    so that the next person to open it does not wait for the count (``reports.metrics``
+    counts any month it finds stale anyway). A failure here never fails the import."""
+    import logging
+
+    from portal.reports import metrics
+
+    try:
+        metrics.ensure_rollup(metrics.Period.last_twelve_months().month_starts())
+    except Exception:
+        db.session.rollback()
+        logging.getLogger(__name__).exception("recounting the dashboard after an import failed")
+
+
 def _fail(batch_id: int, problem: str) -> None:
     batch = db.session.get(ImportBatch, batch_id)
     batch.status, batch.error, batch.finished_at = BatchStatus.FAILED, problem, utcnow()
@@ -161,23 +177,25 @@ def _fail(batch_id: int, problem: str) -> None:
 
 
 def start_upload(batch_id: int, path: Path) -> None:
-    """Run the import of a committed upload batch: in a background thread (the page shows its
-    progress), or at once when ``INTAKE_RUN_INLINE`` is set (tests)."""
-    import threading
+    """Run the import of a committed upload batch in the background (``core.jobs``: a thread
+    of this process, or an RQ worker under Redis, which reads the file from shared storage;
+    the page shows its progress), or at once when ``INTAKE_RUN_INLINE`` is set (tests)."""
+    from portal.core import jobs
+    from portal.worker.tasks import import_upload
 
     app = current_app._get_current_object()
     if app.config.get("INTAKE_RUN_INLINE"):
         run_upload(batch_id, path)
         return
+    key = ""
+    if jobs.uses_queue(app):   # the worker may be on another machine
+        from portal.core.storage import new_key, storage
 
-    def work():
-        with app.app_context():
-            try:
-                run_upload(batch_id, path)
-            finally:
-                db.session.remove()
-
-    threading.Thread(target=work, name=f"import-{batch_id}", daemon=True).start()
+        key = new_key("imports")
+        with path.open("rb") as stream:
+            storage().put(key, stream)
+        path.unlink(missing_ok=True)
+    jobs.enqueue(import_upload, batch_id, str(path), key)
 
 
 def batch_problem(batch: ImportBatch) -> str:

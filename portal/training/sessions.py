@@ -34,7 +34,8 @@ from portal.training.models import (
 
 def _lock(session: TrainingSession) -> TrainingSession:
     return db.session.scalars(select(TrainingSession).where(TrainingSession.id == session.id)
-                              .with_for_update()).one()
+                              .with_for_update(key_share=True)           # FOR NO KEY UPDATE
+                              .execution_options(populate_existing=True)).one()
 
 
 def schedule_session(course: Course, *, starts_at: datetime, ends_at: datetime, place: str,
