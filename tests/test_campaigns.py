@@ -6,7 +6,7 @@ import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.accounts.models import User
 from portal.accounts.services import create_user
@@ -16,7 +16,6 @@ from portal.core.permissions import Role
 from portal.core.timeutil import frozen_time, local_today
 from portal.extensions import db
 from portal.parties.models import Party
-from portal.parties.services import create_party
 from portal.standards import campaigns, services
 from portal.standards.models import AckTask, StandardVersion, TaskStatus, VersionStatus
 from tests.factories import PASSWORD, build_world, publish_reviewed, username
@@ -244,10 +243,10 @@ def test_named_parties_join_the_audience_and_leaving_cancels_their_tasks(app, wo
 
 
 def test_an_audience_needs_a_kind_or_a_party(app, world):
-    with app.test_request_context():
-        with pytest.raises(ServiceError, match="Choose at least one audience|请至少选择一个适用对象"):
-            services.create_standard(code="X-1", title_zh="某", audience=[],
-                                     effective_from=local_today())
+    with app.test_request_context(), pytest.raises(
+            ServiceError, match="Choose at least one audience|请至少选择一个适用对象"):
+        services.create_standard(code="X-1", title_zh="某", audience=[],
+                                 effective_from=local_today())
 
 
 def test_coverage_counts_per_party_and_exports_csv(app, world, make_browser):
@@ -283,7 +282,7 @@ def test_overdue_tasks_are_listed(app, world, make_browser):
     with app.test_request_context():
         later = datetime.now(UTC) + timedelta(days=20)
         with frozen_time(later):
-            tasks_, n = campaigns.overdue_tasks([world.version])
+            _tasks, n = campaigns.overdue_tasks([world.version])
             assert n == 3
     officer = make_browser()
     officer.login(username("cs_officer"), PASSWORD)

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
-from portal.core.timeutil import local_today
 from portal.accounts.models import User
 from portal.cases.models import Case, Penalty
 from portal.core.audit import AuditEvent, verify_chain
+from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.hr.models import HrNotice, NoticeStatus
 from portal.parties.models import Party

@@ -12,8 +12,8 @@ from portal.core.timeutil import frozen_time, local_today
 from portal.extensions import db
 from portal.standards import campaigns
 from portal.standards.models import AckTask
-from tests.factories import build_world
 from tests.conftest import free_port
+from tests.factories import build_world
 
 
 @pytest.fixture

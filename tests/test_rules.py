@@ -108,7 +108,7 @@ def test_shipped_rulebook_prices_the_seed_rules(app):
         assert clauses["1"].fine_per_occurrence == Decimal("500.00")
         assert clauses["1"].points_per_occurrence == 6
         assert clauses["3"].fine_per_occurrence == Decimal("50.00")
-        tiers = [r for r in clauses["4"].rules if r.kind is RuleKind.TIERED][0].params["tiers"]
+        tiers = next(r for r in clauses["4"].rules if r.kind is RuleKind.TIERED).params["tiers"]
         assert [t["compensation"] for t in tiers] == ["5.00", "10.00", "order_value"]
         assert db.session.scalar(select(db.func.count()).select_from(Clause)) > 20
 

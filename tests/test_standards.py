@@ -3,8 +3,8 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from portal.core.timeutil import local_today
 from portal.core.errors import ServiceError
+from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.standards import services
 from portal.standards.models import Clause, ImmutableVersionError, StandardVersion, VersionStatus

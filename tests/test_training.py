@@ -86,7 +86,7 @@ def assign_carriers(course, due_in=10):
 def test_an_assignment_gives_everyone_in_the_audience_one_task(ctx):
     build_world(with_case=False)
     course = make_course()
-    assignment, made = assign_carriers(course)
+    _assignment, made = assign_carriers(course)
     people = {t.user.username for t in db.session.scalars(select(TrainingTask))}
     assert people == {"staff.a", "staff.b", "carrier.manager"} and made == 3
     # a second assignment covering the same people makes no second task
@@ -375,7 +375,7 @@ def test_attendance_completes_an_offline_course(ctx):
 
 def test_an_attendance_csv_keeps_good_rows_and_reports_bad_ones_by_line(ctx):
     build_world(with_case=False)
-    course, session = _offline()
+    _course, session = _offline()
     data = ("username,attended\n"
             "staff.a,出席\n"
             "nobody,yes\n"

@@ -9,10 +9,10 @@ action and its audit event are committed together or not at all.
 from __future__ import annotations
 
 import enum
-from contextlib import contextmanager
-from contextvars import ContextVar
 import hashlib
 import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from portal.core.db import _frozen_now, utcnow  # noqa: F401  (re-exported: the one clock)
+from portal.core.db import _frozen_now, utcnow  # re-exported: the one clock
 
 
 @contextmanager

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from portal import ROOT
 from portal.accounts.models import User

@@ -49,7 +49,7 @@ class Standard(CreatedAtMixin, Base):
     versions: Mapped[list[StandardVersion]] = relationship(
         back_populates="standard", order_by="StandardVersion.number")
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it)
 
     def title(self, locale: str) -> str:
         return self.title_en if locale.startswith("en") and self.title_en else self.title_zh
@@ -159,7 +159,7 @@ class StandardVersion(CreatedAtMixin, Base):
     approved_by = relationship("User", foreign_keys=[approved_by_id])
     retired_by = relationship("User", foreign_keys=[retired_by_id])
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it)
 
     @property
     def is_published(self) -> bool:

@@ -33,8 +33,9 @@ LIMITS = (("questions_per_attempt", 0, 200), ("pass_mark", 1, 100), ("max_attemp
           ("cooldown_minutes", 0, 10_080), ("due_days", 1, 365))
 
 
-_DEFAULTS = {"questions_per_attempt": 10, "pass_mark": 80, "max_attempts": 3,
-             "cooldown_minutes": 30, "due_days": 30}
+_DEFAULTS = {"questions_per_attempt": 10,
+             "pass_mark": 80,  # nosec B105  # a percentage, not a password
+             "max_attempts": 3, "cooldown_minutes": 30, "due_days": 30}
 
 
 def _settings(kind, mode, numbers: dict, validity_months) -> tuple:

@@ -68,7 +68,7 @@ class Course(CreatedAtMixin, Base):
         back_populates="course", order_by="TrainingSession.starts_at")
     created_by = relationship("User")
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it)
 
     def title(self, locale: str) -> str:
         return self.title_en if locale.startswith("en") and self.title_en else self.title_zh
@@ -380,7 +380,7 @@ class TrainingSession(CreatedAtMixin, Base):
     enrolments: Mapped[list[Enrolment]] = relationship(
         back_populates="session", order_by="Enrolment.id")
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it)
 
     @property
     def seats_taken(self) -> int:
