@@ -14,8 +14,9 @@ What runs, all on this machine over loopback:
   (``flask worker jobs``) that renders the requested reports, as in production;
 - BENCH_LOAD_USERS simulated users (asyncio + httpx, each with its own cookies), signed in
   first (password and, for CS, a TOTP code: sign-in is timed apart), then for
-  BENCH_LOAD_SECONDS each repeats its role's journey with a think time of 0.5-2.5 s between
-  requests:
+  BENCH_LOAD_SECONDS each repeats its role's journey with a think time of 1-5 s (uniform,
+  mean 3 s) between requests (BENCH_LOAD_THINK="0.5,2.5" for a harder run; on this machine that
+  doubles the rate to ~55 requests/s and the two cores saturate):
   party staff (60 %): home, "To read", a standard version, acknowledge it, own cases and a
   case, own penalties, training;
   CS officers (20 %): case list (with a filter), a case, open a case, record a violation and
@@ -58,7 +59,8 @@ SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "120"))
 WEB_WORKERS = os.environ.get("BENCH_LOAD_WEB_WORKERS", "")
 REDIS_URL = os.environ.get("BENCH_LOAD_REDIS_URL", "redis://127.0.0.1:6379/14")
 PASSWORD = "load-Password-2026!"
-THINK = (0.5, 2.5)
+# seconds between a user's requests: still faster than people click
+THINK = tuple(float(x) for x in os.environ.get("BENCH_LOAD_THINK", "1,5").split(","))
 LOG = os.environ.get("BENCH_LOAD_LOG", "/tmp/bench-load-servers.log")
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 SECRET_RE = re.compile(r'data-totp-secret="([A-Z2-7=]+)"')
