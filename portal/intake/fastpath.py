@@ -389,8 +389,12 @@ def import_csv(batch, stream, encoding: str, header: list[str], counts, *, defau
             text = io.TextIOWrapper(stream, encoding=encoding, newline="")
             from portal.intake.fields import parse_ticket
 
+            known_parties: list[Parties] = []     # read once, at the first row judged
+
             def judge(raw: dict) -> None:
-                parse_ticket(raw, Parties(db.session), ZoneInfo(default_zone), captured_at)
+                if not known_parties:
+                    known_parties.append(Parties(db.session))
+                parse_ticket(raw, known_parties[0], ZoneInfo(default_zone), captured_at)
 
             try:
                 copy_checked(staging, text, len(header), counts, progress, judge)
