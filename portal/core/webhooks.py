@@ -220,8 +220,8 @@ def targets(endpoint_ids: set[int]) -> dict[int, Target]:
 
 
 def post(target: Target, row) -> None:
-    """POST one outbox row to its endpoint; raises ``outbox.DeliveryError`` if not 2xx."""
-    from portal.core.outbox import DeliveryError
+    """POST one outbox row to its endpoint; raises ``transports.DeliveryError`` if not 2xx."""
+    from portal.core.transports import DeliveryError
 
     body = row.body.encode("utf-8")
     timestamp = int(time.time())
