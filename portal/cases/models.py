@@ -4,7 +4,16 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.db import Base, CreatedAtMixin, enum_column
@@ -134,14 +143,21 @@ class Violation(Base):
         UniqueConstraint("ticket_no", "standard_id", "clause_number", "party_id",
                          name="uq_violations_ticket_clause_party"),
         Index("ix_violations_status_party", "status", "party_id", "id"),
+        # also the index of party_id alone (its first column)
         Index("ix_violations_party_clause_incident", "party_id", "standard_id", "clause_number",
               "incident_at"),
+        # proposals have no case: the rule engine's hundreds of thousands stay out of it
+        Index("ix_violations_case_id", "case_id", postgresql_where=text("case_id IS NOT NULL"),
+              sqlite_where=text("case_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    # On PostgreSQL the references of a violation are checked by statement-level triggers, not
+    # FOREIGN KEY constraints (migration c4f1a2b3d5e6: one set-based check per statement instead
+    # of seven queries per row); SQLite keeps the constraints declared here.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     clause_id: Mapped[int] = mapped_column(ForeignKey("clauses.id"), index=True)
-    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
     occurrences: Mapped[int] = mapped_column(default=1)
     evidence: Mapped[str] = mapped_column(Text, default="")
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

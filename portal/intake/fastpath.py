@@ -7,9 +7,12 @@ that is most of the time. Here the file goes to the database as it is:
    row per record with its spreadsheet line number. A file COPY cannot read as CSV (a row of
    the wrong width, a blank line, an unterminated quote) is streamed again through Python's
    csv reader, which reports those rows and hands COPY the rest.
-2. One SQL statement converts the rows that are plainly good (times in the canonical shape
-   ``YYYY-MM-DD HH:MM[:SS]``, known party codes of the right kind, amounts, yes/no, lengths,
-   answer not before request) into typed rows with the engine's facts derived. SQL never
+2. One SQL statement, run by parallel workers, converts the rows that are plainly good (times
+   in the canonical shape ``YYYY-MM-DD HH:MM[:SS]``, known party codes of the right kind,
+   amounts, yes/no, lengths, answer not before request) into typed rows with the engine's
+   facts derived (``convert_lean``: each value is cast by PostgreSQL and vouched for by
+   printing it back; if a cast fails on a value such as 30 February, ``convert`` does it again
+   checking every text before casting anything). SQL never
    rejects a row itself: every row it does not accept, and every row whose ticket number
    appears twice, goes through the Python parser (``fields.parse_ticket``), so the verdict and
    the reason for each row are the same on both paths (a test holds them to it).
@@ -172,8 +175,7 @@ def _time_shape(staging: Staging) -> str:
     """All time fields of a row in the canonical shape (digits where digits belong), checked
     with one translate() over them all (a value of another length has the shape '1', which
     the translated side can never hold), and the hour and second in range (PostgreSQL would read
-    24:00 and :60, Python does not). Month and day are left to the cast: a date that does not
-    exist makes it fail, and the import is then converted again the careful way."""
+    24:00 and :60, Python does not). Month and day: ``_time_range``."""
     values = [staging.col(n) for n in _TIMES]
     joined = ("translate(concat_ws('|', " + ", ".join(values) +
               "), '123456789T', '000000000 ')")
@@ -206,10 +208,11 @@ def _money_ok(v: str) -> str:
             f"strpos(split_part({v}, '.', 2), ',') = 0)))")
 
 
-def convert(staging: Staging, zones: list[str], default_zone: str, captured_at, batch_id: int,
-            careful: bool = False) -> int:
-    """CREATE the typed table from the raw rows SQL can vouch for; returns how many. Unless
-    ``careful``, month and day are not checked before the cast (see ``_time_shape``)."""
+def convert(staging: Staging, zones: list[str], default_zone: str, captured_at, batch_id: int
+            ) -> int:
+    """CREATE the typed table from the raw rows SQL can vouch for; returns how many. The careful
+    conversion: every text is checked before anything is cast, so no value can fail it (it
+    takes over when ``convert_lean`` fails on a value)."""
     col = staging.col
     # checks that cannot fail on any text; the ones that cast come after them (see below)
     shape = [f"{col('ticket_no')} IS NOT NULL", f"{col('opened_at')} IS NOT NULL",
@@ -240,7 +243,7 @@ def convert(staging: Staging, zones: list[str], default_zone: str, captured_at, 
           else _lit(default_zone))
     local = {n: f"{col(n)}::timestamp" for n in _TIMES}   # ISO, 'T' or blank between
     utc = {n: f"({local[n]} AT TIME ZONE {tz})" for n in _TIMES}
-    ranges = " AND ".join(_time_range(col(n)) for n in _TIMES) if careful else "true"
+    ranges = " AND ".join(_time_range(col(n)) for n in _TIMES)
     order = f"NOT coalesce({utc['responded_at']} < {utc['cs_request_at']}, false)"
     # SQL does not promise the order of ANDed conditions; CASE does: nothing is cast before
     # its text has been seen to be in shape and in range
@@ -274,10 +277,118 @@ def convert(staging: Staging, zones: list[str], default_zone: str, captured_at, 
         f"CREATE UNLOGGED TABLE {staging.typed} AS {select}").rowcount  # nosec B608  # our own names; values via _lit
 
 
+def _ends_clean(v: str) -> str:
+    """``_clean`` by code point: ``ascii()`` reads the first character without cutting a
+    substring, which makes it the cheapest test PostgreSQL has of it."""
+    return " AND ".join(f"({c} BETWEEN 33 AND 126 OR {c} > 12288)"
+                        for c in (f"ascii({v})", f"ascii(right({v}, 1))"))
+
+
+def convert_lean(staging: Staging, zones: list[str], default_zone: str, captured_at,
+                 batch_id: int) -> int:
+    """``convert`` for the file as it usually is: each value is read once by PostgreSQL's own
+    input function and then vouched for by printing it back (a time or an amount whose text is
+    not exactly what PostgreSQL prints for it is left to Python, as is anything not plainly
+    good). A value the quick shape test lets through and the cast then refuses (a 30 February)
+    fails the statement, and the caller converts again the careful way.
+
+    The inner query reads and casts, the outer one vouches and derives, so that every value is
+    cast once (``OFFSET 0`` keeps the planner from merging the two)."""
+    col = staging.col
+    checks = [f"{col('ticket_no')} IS NOT NULL", f"{col('opened_at')} IS NOT NULL",
+              f"s.line NOT IN (SELECT line FROM {staging.raw}_dups)"]  # nosec B608  # our own names
+    for f in TICKET_FIELDS:
+        v = col(f.name)
+        if f.kind == "text":
+            checks.append(f"({v} IS NULL OR ((octet_length({v}) <= {f.max_len} OR "
+                          f"char_length({v}) <= {f.max_len}) AND {_ends_clean(v)}))")
+        elif f.kind == "time":
+            checks.append(f"({v} IS NULL OR (octet_length({v}) IN (16, 19) AND "
+                          f"({v} LIKE '____-__-__ __:__%%' OR {v} LIKE '____-__-__T__:__%%')))")
+    money = col("order_value")
+    checks.append(f"({money} IS NOT NULL AND ascii({money}) BETWEEN 48 AND 57 AND "
+                  f"ascii(right({money}, 1)) BETWEEN 48 AND 57)")
+    truthy = ", ".join(_lit(b) for b in _TRUE + _FALSE)
+    for name in _BOOLS:
+        v = col(name)
+        checks.append(f"({v} IS NULL OR {v} IN ('0', '1') OR lower({v}) IN ({truthy}))")
+    zone_list = ", ".join(_lit(z) for z in zones) or "NULL"
+    checks.append(f"({col('customer_tz')} IS NULL OR {col('customer_tz')} IN ({zone_list}))")
+    joins = []
+    for name, (_key, kind) in _CODES.items():
+        alias = f"p_{name}"
+        joins.append(f"LEFT JOIN parties {alias} ON {alias}.code = {col(name)}")
+        good = f"{alias}.id IS NOT NULL" + (f" AND {alias}.kind = {_lit(kind)}" if kind else "")
+        checks.append(f"({col(name)} IS NULL OR ({good}))")
+    checks.append("(p_carrier_code.id IS NOT NULL OR p_merchant_code.id IS NOT NULL OR "
+                  "p_warehouse_code.id IS NOT NULL)")
+
+    def yes(name):
+        v = col(name)
+        return (f"CASE WHEN {v} IS NULL THEN NULL WHEN {v} = '1' THEN true WHEN {v} = '0' "
+                f"THEN false ELSE lower({v}) IN ({', '.join(_lit(b) for b in _TRUE)}) END")
+
+    # each value read by its cast where it is used: no subquery between the reading and the
+    # vouching, so that the whole statement runs in parallel workers
+    local = {n: f"replace({col(n)}, 'T', ' ')::timestamp" for n in _TIMES}
+    money_num = f"replace({money}, ',', '')::numeric"
+    utc = {n: (f"({local[n]} AT TIME ZONE coalesce({col('customer_tz')}, {_lit(default_zone)}))"
+               if zones else f"{col(n)}::timestamptz") for n in _TIMES}
+    vouched = [f"({col(n)} IS NULL OR left({local[n]}::text, octet_length({col(n)})) = "
+               f"replace({col(n)}, 'T', ' '))" for n in _TIMES]
+    vouched += [f"{money_num}::text = replace({money}, ',', '')",
+                f"{money_num} BETWEEN 0 AND 9999999999.99", f"scale({money_num}) <= 2",
+                f"NOT coalesce({utc['responded_at']} < {utc['cs_request_at']}, false)"]
+    captured = f"{_lit(captured_at.isoformat())}::timestamptz"
+    select = f"""
+        SELECT s.line, {col('ticket_no')} AS ticket_no, coalesce({col('order_no')}, '') AS order_no,
+          p_carrier_code.id AS carrier_id, p_merchant_code.id AS merchant_id,
+          p_warehouse_code.id AS warehouse_id, p_request_to.id AS request_to_id,
+          coalesce({col('category')}, '') AS category,
+          {money_num}::numeric(12, 2) AS order_value,
+          {', '.join(f'{utc[n]} AS {n}' for n in _TIMES)},
+          {', '.join(f'{yes(n)} AS {n}' for n in _BOOLS)},
+          coalesce({col('customer_tz')}, '') AS customer_tz, coalesce({col('text')}, '') AS text,
+          CASE WHEN {col('promised_at')} IS NOT NULL AND {col('delivered_at')} IS NOT NULL
+               THEN greatest(0, left({col('delivered_at')}, 10)::date
+                                - left({col('promised_at')}, 10)::date)
+          END AS days_late,
+          CASE WHEN {col('cs_request_at')} IS NOT NULL THEN greatest(0, floor(date_part('epoch',
+               coalesce({utc['responded_at']}, {captured}) - {utc['cs_request_at']})))::int
+          END AS response_seconds,
+          {captured} AS captured_at, {int(batch_id)} AS batch_id
+        FROM {staging.raw} s {' '.join(joins)}
+        WHERE CASE WHEN {' AND '.join(checks)} THEN {' AND '.join(vouched)} ELSE false END
+        """  # nosec B608  # our own names; values via _lit
+    conn = staging.conn
+    before = conn.exec_driver_sql("SELECT current_setting('TimeZone'), "
+                                  "current_setting('DateStyle')").one()
+    conn.exec_driver_sql(f"SET LOCAL timezone = {_lit(default_zone)}")
+    conn.exec_driver_sql("SET LOCAL DateStyle = 'ISO, YMD'")
+    # the planner cannot know what the checks cost per row: let the workers run all of it
+    conn.exec_driver_sql("SET LOCAL parallel_setup_cost = 0")
+    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
+    # (a failed statement takes these settings back with the caller's savepoint)
+    count = conn.exec_driver_sql(
+        f"CREATE UNLOGGED TABLE {staging.typed} AS {select}").rowcount  # nosec B608  # our own names
+    conn.exec_driver_sql(f"SET LOCAL timezone = {_lit(before[0])}")
+    conn.exec_driver_sql(f"SET LOCAL DateStyle = {_lit(before[1])}")
+    conn.exec_driver_sql("SET LOCAL parallel_setup_cost TO DEFAULT")
+    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost TO DEFAULT")
+    return count
+
+
 def mark_duplicates(staging: Staging) -> None:
     """The lines of every ticket number that appears more than once (Python decides those:
     the first good one wins)."""
     key = staging.col("ticket_no")    # numbers with blanks around go to Python anyway
+    repeated = staging.conn.exec_driver_sql(   # a sort of one column: the usual answer is 0
+        f"SELECT count({key}) - count(DISTINCT {key}) FROM {staging.raw} s").scalar()  # nosec B608  # our own names
+    if not repeated:
+        staging.conn.exec_driver_sql(
+            f"CREATE UNLOGGED TABLE {staging.raw}_dups AS SELECT line FROM {staging.raw} "
+            "WITH NO DATA")  # nosec B608  # our own names
+        return
     staging.conn.exec_driver_sql(
         f"CREATE UNLOGGED TABLE {staging.raw}_dups AS SELECT s.line FROM {staging.raw} s "
         f"WHERE {key} IN (SELECT {key} FROM {staging.raw} s GROUP BY 1 HAVING count(*) > 1)")  # nosec B608  # our own names; values via _lit
@@ -409,11 +520,11 @@ def import_csv(batch, stream, encoding: str, header: list[str], counts, *, defau
         # a million rows against a few thousand parties: hash joins, whatever the estimates
         conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
         try:
-            typed = convert(*args)
-        except sa.exc.DataError:   # a date that does not exist: check month and day first
+            typed = convert_lean(*args)
+        except sa.exc.DataError:   # a value the cast refused: check every text first
             savepoint.rollback()
             conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
-            typed = convert(*args, careful=True)
+            typed = convert(*args)
         else:
             savepoint.commit()
         conn.exec_driver_sql("SET LOCAL enable_nestloop = on")
