@@ -237,6 +237,21 @@ def test_a_confirmed_violation_is_left_alone_by_re_evaluation(world):
     assert [x.status for x in proposals("T1")] == [ViolationStatus.CONFIRMED]
 
 
+def test_a_new_order_number_reaches_every_violation_of_the_ticket(world):
+    # the review queue finds violations by order and pays one compensation per order from
+    # the violation's copy of its ticket's order number: it must follow the ticket
+    late = {"promised_at": "2026-03-02 18:00", "delivered_at": "2026-03-04 09:12"}
+    run([ticket("T1", order_no="O-OLD", **late), ticket("T2", order_no="O-OLD", **late)])
+    assert {v.order_no for v in proposals()} == {"O-OLD"}
+    confirmed = proposals("T1")[0]
+    confirmed.status = ViolationStatus.CONFIRMED
+    db.session.commit()
+    run([ticket("T1", order_no="O-NEW", **late), ticket("T2", order_no="O-NEW", **late)])
+    db.session.expire_all()
+    assert [(v.ticket_no, v.status, v.order_no) for v in proposals()] == [
+        ("T1", ViolationStatus.CONFIRMED, "O-NEW"), ("T2", ViolationStatus.PROPOSED, "O-NEW")]
+
+
 def test_re_evaluating_everything_twice_is_stable(world):
     run([ticket("T1", promised_at="2026-03-02 18:00", delivered_at="2026-03-04 09:12"),
          ticket("T2", cs_request_at="2026-03-03 09:00", responded_at="2026-03-03 12:00")])

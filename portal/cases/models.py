@@ -149,6 +149,8 @@ class Violation(Base):
         # proposals have no case: the rule engine's hundreds of thousands stay out of it
         Index("ix_violations_case_id", "case_id", postgresql_where=text("case_id IS NOT NULL"),
               sqlite_where=text("case_id IS NOT NULL")),
+        Index("ix_violations_order_no", "order_no", postgresql_where=text("order_no <> ''"),
+              sqlite_where=text("order_no <> ''")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -167,6 +169,10 @@ class Violation(Base):
     source: Mapped[ViolationSource] = mapped_column(enum_column(ViolationSource),
                                                    default=ViolationSource.MANUAL)
     ticket_no: Mapped[str | None] = mapped_column(ForeignKey("tickets.ticket_no"))
+    # the ticket's order number, kept here by the rule engine whenever the ticket changes:
+    # the review queue looks violations up by order (search; one compensation per order), and
+    # an index here holds the few tickets that have violations instead of every ticket
+    order_no: Mapped[str] = mapped_column(String(40), default="", server_default="")
     standard_id: Mapped[int | None] = mapped_column(ForeignKey("standards.id"))
     clause_number: Mapped[str] = mapped_column(String(20), default="")
     check: Mapped[str] = mapped_column(String(20), default="")

@@ -34,6 +34,7 @@ from portal.cases.models import Violation, ViolationSource, ViolationStatus
 from portal.core.db import Money, UTCDateTime, utcnow
 from portal.core.money import FEN
 from portal.core.timeutil import zone
+from portal.intake.models import Ticket
 from portal.parties.models import Party
 from portal.standards.models import RELEASED, Clause, Standard, StandardVersion
 from portal.standards.rules import ORDER_VALUE, Check, RuleKind
@@ -146,7 +147,8 @@ def result_table(name: str, **kw) -> sa.Table:
         sa.Column("repeat_no", sa.Integer), sa.Column("multiplier", sa.Numeric(6, 2)),
         sa.Column("tier_no", sa.Integer), sa.Column("fact_from", UTCDateTime()),
         sa.Column("fact_to", UTCDateTime()), sa.Column("fact_value", sa.Integer),
-        sa.Column("fact_limit", sa.Integer), sa.Column("order_value", Money()), **kw)
+        sa.Column("fact_limit", sa.Integer), sa.Column("order_value", Money()),
+        sa.Column("order_no", sa.String(40)), **kw)
 
 
 def calendar_rows(entries: list[Entry]) -> list[dict]:
@@ -275,7 +277,7 @@ def evaluate(conn, source: sa.Table, cal: sa.Table, result: sa.Table, where=None
             c.c.fine, c.c.esc_fine, c.c.esc_nth, c.c.esc_multiplier, c.c.points, repeat,
             c.c.tier_no, facts["fact_from"].label("fact_from"),
             facts["fact_to"].label("fact_to"), facts["fact_value"].label("fact_value"),
-            facts["fact_limit"].label("fact_limit"), t.c.order_value)
+            facts["fact_limit"].label("fact_limit"), t.c.order_value, t.c.order_no)
             .select_from(t.join(c, sa.and_(c.c.check == check, c.c.party_id == party,
                                            c.c.valid_from <= moment, c.c.valid_to > moment)))
             .where(_breach(check, t, c)))
@@ -290,11 +292,11 @@ def evaluate(conn, source: sa.Table, cal: sa.Table, result: sa.Table, where=None
             r.c.points, r.c.repeat_no,
             sa.case((escalates, r.c.esc_multiplier), else_=sa.literal(Decimal("1.00"))),
             r.c.tier_no, r.c.fact_from, r.c.fact_to, r.c.fact_value, r.c.fact_limit,
-            r.c.order_value)
+            r.c.order_value, r.c.order_no)
         cols = ["ticket_no", "standard_id", "clause_number", "party_id", "clause_id", "check",
                 "incident_at", "customer_compensation", "party_fine", "points", "repeat_no",
                 "multiplier", "tier_no", "fact_from", "fact_to", "fact_value", "fact_limit",
-                "order_value"]
+                "order_value", "order_no"]
         total += conn.execute(sa.insert(result).from_select(cols, select),
                               execution_options={"preserve_rowcount": True}).rowcount
     return total
@@ -302,7 +304,7 @@ def evaluate(conn, source: sa.Table, cal: sa.Table, result: sa.Table, where=None
 
 _REVISED = ["clause_id", "check", "incident_at", "customer_compensation", "party_fine",
             "points", "repeat_no", "multiplier", "tier_no", "fact_from", "fact_to",
-            "fact_value", "fact_limit", "order_value"]
+            "fact_value", "fact_limit", "order_value", "order_no"]
 
 
 def apply(conn, result: sa.Table, scope, now: datetime | None = None) -> dict:
@@ -322,6 +324,12 @@ def apply(conn, result: sa.Table, scope, now: datetime | None = None) -> dict:
     revised = conn.execute(
         sa.update(v).where(key, proposed, changed)
         .values({name: result.c[name] for name in _REVISED} | {"recorded_at": now})).rowcount
+    # a ticket's new order number reaches its confirmed and dismissed violations too (the
+    # review queue finds violations by order, and pays one compensation per order)
+    t = Ticket.__table__
+    conn.execute(sa.update(v).where(v.c.ticket_no == t.c.ticket_no, v.c.ticket_no.in_(scope),
+                                    v.c.order_no != t.c.order_no)
+                 .values(order_no=t.c.order_no))
     cols = ["ticket_no", "standard_id", "clause_number", "party_id", *_REVISED]
     # what is left in the result is new: found by one statement, inserted by another (an
     # INSERT that looked for each row among the violations it is writing would read its own

@@ -29,8 +29,9 @@ class Ticket(Base):
     )
 
     ticket_no: Mapped[str] = mapped_column(String(40), primary_key=True)
-    # indexed: one compensation per order looks up the other tickets of an order
-    order_no: Mapped[str] = mapped_column(String(40), default="", index=True)
+    # not indexed: the lookups by order go through violations.order_no (a copy the rule
+    # engine keeps); an index of a million random order numbers doubled the time to store them
+    order_no: Mapped[str] = mapped_column(String(40), default="")
     # Party ids without a FOREIGN KEY constraint, deliberately: the importer resolves every
     # code to an existing party (a row with an unknown code is rejected), parties are never
     # deleted (only deactivated), and the constraint's per-row check doubled the time to store

@@ -30,7 +30,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import select, text, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import selectinload
 
 from portal.cases.models import Case, CaseStatus, Violation, ViolationStatus
@@ -94,10 +94,8 @@ def queue_query(f: QueueFilters, now: datetime):
         q = q.where(amount_at_stake() >= f.min_amount)
     if f.older_than_days:
         q = q.where(Violation.recorded_at <= now - timedelta(days=f.older_than_days))
-    if f.number:
-        numbers = {f.number, *db.session.scalars(
-            select(Ticket.ticket_no).where(Ticket.order_no == f.number))}
-        q = q.where(Violation.ticket_no.in_(numbers))
+    if f.number:      # a ticket number or an order number
+        q = q.where(or_(Violation.ticket_no == f.number, Violation.order_no == f.number))
     if f.sort is Sort.AMOUNT:
         return q.order_by(amount_at_stake().desc(), Violation.recorded_at, Violation.id)
     return q.order_by(Violation.recorded_at, Violation.id)
@@ -162,10 +160,9 @@ def compensated_elsewhere(violations, tickets: dict[str, Ticket]) -> dict[int, l
         return {}
     by_order = defaultdict(list)
     for r in db.session.execute(
-            select(Ticket.order_no, Violation.id, Violation.ticket_no, Violation.status,
+            select(Violation.order_no, Violation.id, Violation.ticket_no, Violation.status,
                    Violation.customer_compensation)
-            .join(Ticket, Ticket.ticket_no == Violation.ticket_no)
-            .where(Ticket.order_no.in_(set(paying.values())),
+            .where(Violation.order_no.in_(set(paying.values())),
                    Violation.customer_compensation > 0,
                    Violation.status.in_((ViolationStatus.PROPOSED, ViolationStatus.CONFIRMED)))
             .order_by(Violation.id)):
@@ -302,9 +299,8 @@ def _one_compensation_per_order(violations: list[Violation],
         return []
     paid = {}
     for r in db.session.execute(
-            select(Ticket.order_no, Violation.ticket_no)
-            .join(Ticket, Ticket.ticket_no == Violation.ticket_no)
-            .where(Ticket.order_no.in_(orders), Violation.id.not_in([v.id for v in violations]),
+            select(Violation.order_no, Violation.ticket_no)
+            .where(Violation.order_no.in_(orders), Violation.id.not_in([v.id for v in violations]),
                    Violation.status == ViolationStatus.CONFIRMED,
                    Violation.customer_compensation > 0)
             .order_by(Violation.id)):
