@@ -71,7 +71,7 @@ INSERT INTO violations (clause_id, party_id, occurrences, evidence, recorded_at,
                         ticket_no, standard_id, clause_number, "check", incident_at,
                         customer_compensation, party_fine, points, repeat_no, multiplier,
                         tier_no, fact_from, fact_to, fact_value, fact_limit, order_value,
-                        dismiss_reason)
+                        order_no, dismiss_reason)
 SELECT cl.id, k.carrier_id, 1, '', now() - make_interval(days => k.i % 300,
                                                          mins => (k.i * 17) % 1440),
        CASE WHEN k.i % 100 < 60 THEN 'proposed' WHEN k.i % 100 < 95 THEN 'confirmed'
@@ -91,7 +91,7 @@ SELECT cl.id, k.carrier_id, 1, '', now() - make_interval(days => k.i % 300,
        CASE cl."check" WHEN 'response_time' THEN k.opened_at + interval '3 hours'
             ELSE k.opened_at + interval '2 days' END,
        CASE cl."check" WHEN 'days_late' THEN 1 + k.i % 3 WHEN 'response_time' THEN 10800 END,
-       CASE WHEN cl."check" = 'response_time' THEN 7200 END, k.order_value, ''
+       CASE WHEN cl."check" = 'response_time' THEN 7200 END, k.order_value, k.order_no, ''
 FROM k JOIN cl ON cl."check" = (ARRAY['false_feedback', 'days_late', 'response_time'])[
     1 + (k.i / 5) % 3]
 WHERE k.i % 5 = 0
