@@ -208,6 +208,55 @@ def _money_ok(v: str) -> str:
             f"strpos(split_part({v}, '.', 2), ',') = 0)))")
 
 
+def _parties(col) -> tuple[list[str], list[str]]:
+    """The LEFT JOINs that resolve each code to its party, and the checks that each code given
+    names a party of the right kind and that the ticket has a carrier, merchant or warehouse."""
+    joins, checks = [], []
+    for name, (_key, kind) in _CODES.items():
+        alias = f"p_{name}"
+        joins.append(f"LEFT JOIN parties {alias} ON {alias}.code = {col(name)}")
+        good = f"{alias}.id IS NOT NULL" + (f" AND {alias}.kind = {_lit(kind)}" if kind else "")
+        checks.append(f"({col(name)} IS NULL OR ({good}))")
+    checks.append("(p_carrier_code.id IS NOT NULL OR p_merchant_code.id IS NOT NULL OR "
+                  "p_warehouse_code.id IS NOT NULL)")
+    return joins, checks
+
+
+def _zone_known(col, zones: list[str]) -> str:
+    zone_list = ", ".join(_lit(z) for z in zones) or "NULL"
+    return f"({col('customer_tz')} IS NULL OR {col('customer_tz')} IN ({zone_list}))"
+
+
+def _create_typed(staging: Staging, joins: list[str], where: str, *, order_value: str,
+                  utc: dict[str, str], yes, dates: dict[str, str], captured_at,
+                  batch_id: int) -> int:
+    """CREATE the typed table: one row per raw row that ``where`` vouches for, with the given
+    expressions for the amount, the UTC times, yes/no and the local dates of promise and
+    delivery, and the engine's facts derived from them. Returns how many rows."""
+    col = staging.col
+    captured = f"{_lit(captured_at.isoformat())}::timestamptz"
+    select = f"""
+        SELECT s.line, {col('ticket_no')} AS ticket_no, coalesce({col('order_no')}, '') AS order_no,
+          p_carrier_code.id AS carrier_id, p_merchant_code.id AS merchant_id,
+          p_warehouse_code.id AS warehouse_id, p_request_to.id AS request_to_id,
+          coalesce({col('category')}, '') AS category,
+          {order_value}::numeric(12, 2) AS order_value,
+          {', '.join(f'{utc[n]} AS {n}' for n in _TIMES)},
+          {', '.join(f'{yes(n)} AS {n}' for n in _BOOLS)},
+          coalesce({col('customer_tz')}, '') AS customer_tz, coalesce({col('text')}, '') AS text,
+          CASE WHEN {col('promised_at')} IS NOT NULL AND {col('delivered_at')} IS NOT NULL
+               THEN greatest(0, {dates['delivered_at']} - {dates['promised_at']})
+          END AS days_late,
+          CASE WHEN {col('cs_request_at')} IS NOT NULL THEN greatest(0, floor(date_part('epoch',
+               coalesce({utc['responded_at']}, {captured}) - {utc['cs_request_at']})))::int
+          END AS response_seconds,
+          {captured} AS captured_at, {int(batch_id)} AS batch_id
+        FROM {staging.raw} s {' '.join(joins)}
+        WHERE {where}"""  # nosec B608  # our own names; values via _lit
+    return staging.conn.exec_driver_sql(
+        f"CREATE UNLOGGED TABLE {staging.typed} AS {select}").rowcount  # nosec B608  # our own names; values via _lit
+
+
 def convert(staging: Staging, zones: list[str], default_zone: str, captured_at, batch_id: int
             ) -> int:
     """CREATE the typed table from the raw rows SQL can vouch for; returns how many. The careful
@@ -226,17 +275,8 @@ def convert(staging: Staging, zones: list[str], default_zone: str, captured_at, 
     for name in _BOOLS:
         shape.append(f"({col(name)} IS NULL OR lower({col(name)}) IN "
                      f"({', '.join(_lit(b) for b in _TRUE + _FALSE)}))")
-    zone_list = ", ".join(_lit(z) for z in zones) or "NULL"
-    shape.append(f"({col('customer_tz')} IS NULL OR {col('customer_tz')} IN ({zone_list}))")
-    checks = []
-    joins = []
-    for name, (_key, kind) in _CODES.items():
-        alias = f"p_{name}"
-        joins.append(f"LEFT JOIN parties {alias} ON {alias}.code = {col(name)}")
-        good = f"{alias}.id IS NOT NULL" + (f" AND {alias}.kind = {_lit(kind)}" if kind else "")
-        checks.append(f"({col(name)} IS NULL OR ({good}))")
-    checks.append("(p_carrier_code.id IS NOT NULL OR p_merchant_code.id IS NOT NULL OR "
-                  "p_warehouse_code.id IS NOT NULL)")
+    shape.append(_zone_known(col, zones))
+    joins, checks = _parties(col)
     checks.append(f"s.line NOT IN (SELECT line FROM {staging.raw}_dups)")  # nosec B608  # our own names; values via _lit
     # one zone for every row when the file names none (the usual case): a constant is cheaper
     tz = (f"coalesce({col('customer_tz')}, {_lit(default_zone)})" if zones
@@ -254,27 +294,10 @@ def convert(staging: Staging, zones: list[str], default_zone: str, captured_at, 
         return (f"CASE WHEN lower({col(name)}) IN ({', '.join(_lit(b) for b in _TRUE)}) "
                 f"THEN true WHEN {col(name)} IS NULL THEN NULL ELSE false END")
 
-    captured = f"{_lit(captured_at.isoformat())}::timestamptz"
-    select = f"""
-        SELECT s.line, {col('ticket_no')} AS ticket_no, coalesce({col('order_no')}, '') AS order_no,
-          p_carrier_code.id AS carrier_id, p_merchant_code.id AS merchant_id,
-          p_warehouse_code.id AS warehouse_id, p_request_to.id AS request_to_id,
-          coalesce({col('category')}, '') AS category,
-          replace({col('order_value')}, ',', '')::numeric(12, 2) AS order_value,
-          {', '.join(f'{utc[n]} AS {n}' for n in _TIMES)},
-          {', '.join(f'{yes(n)} AS {n}' for n in _BOOLS)},
-          coalesce({col('customer_tz')}, '') AS customer_tz, coalesce({col('text')}, '') AS text,
-          CASE WHEN {col('promised_at')} IS NOT NULL AND {col('delivered_at')} IS NOT NULL
-               THEN greatest(0, {local['delivered_at']}::date - {local['promised_at']}::date)
-          END AS days_late,
-          CASE WHEN {col('cs_request_at')} IS NOT NULL THEN greatest(0, floor(extract(epoch FROM
-               coalesce({utc['responded_at']}, {captured}) - {utc['cs_request_at']})))::int
-          END AS response_seconds,
-          {captured} AS captured_at, {int(batch_id)} AS batch_id
-        FROM {staging.raw} s {' '.join(joins)}
-        WHERE {' AND '.join(checks)}"""  # nosec B608  # our own names; values via _lit
-    return staging.conn.exec_driver_sql(
-        f"CREATE UNLOGGED TABLE {staging.typed} AS {select}").rowcount  # nosec B608  # our own names; values via _lit
+    return _create_typed(staging, joins, " AND ".join(checks),
+                         order_value=f"replace({col('order_value')}, ',', '')", utc=utc, yes=yes,
+                         dates={n: f"{local[n]}::date" for n in ("promised_at", "delivered_at")},
+                         captured_at=captured_at, batch_id=batch_id)
 
 
 def _ends_clean(v: str) -> str:
@@ -290,10 +313,7 @@ def convert_lean(staging: Staging, zones: list[str], default_zone: str, captured
     input function and then vouched for by printing it back (a time or an amount whose text is
     not exactly what PostgreSQL prints for it is left to Python, as is anything not plainly
     good). A value the quick shape test lets through and the cast then refuses (a 30 February)
-    fails the statement, and the caller converts again the careful way.
-
-    The inner query reads and casts, the outer one vouches and derives, so that every value is
-    cast once (``OFFSET 0`` keeps the planner from merging the two)."""
+    fails the statement, and the caller converts again the careful way."""
     col = staging.col
     checks = [f"{col('ticket_no')} IS NOT NULL", f"{col('opened_at')} IS NOT NULL",
               f"s.line NOT IN (SELECT line FROM {staging.raw}_dups)"]  # nosec B608  # our own names
@@ -312,16 +332,9 @@ def convert_lean(staging: Staging, zones: list[str], default_zone: str, captured
     for name in _BOOLS:
         v = col(name)
         checks.append(f"({v} IS NULL OR {v} IN ('0', '1') OR lower({v}) IN ({truthy}))")
-    zone_list = ", ".join(_lit(z) for z in zones) or "NULL"
-    checks.append(f"({col('customer_tz')} IS NULL OR {col('customer_tz')} IN ({zone_list}))")
-    joins = []
-    for name, (_key, kind) in _CODES.items():
-        alias = f"p_{name}"
-        joins.append(f"LEFT JOIN parties {alias} ON {alias}.code = {col(name)}")
-        good = f"{alias}.id IS NOT NULL" + (f" AND {alias}.kind = {_lit(kind)}" if kind else "")
-        checks.append(f"({col(name)} IS NULL OR ({good}))")
-    checks.append("(p_carrier_code.id IS NOT NULL OR p_merchant_code.id IS NOT NULL OR "
-                  "p_warehouse_code.id IS NOT NULL)")
+    checks.append(_zone_known(col, zones))
+    joins, party_checks = _parties(col)
+    checks += party_checks
 
     def yes(name):
         v = col(name)
@@ -339,27 +352,8 @@ def convert_lean(staging: Staging, zones: list[str], default_zone: str, captured
     vouched += [f"{money_num}::text = replace({money}, ',', '')",
                 f"{money_num} BETWEEN 0 AND 9999999999.99", f"scale({money_num}) <= 2",
                 f"NOT coalesce({utc['responded_at']} < {utc['cs_request_at']}, false)"]
-    captured = f"{_lit(captured_at.isoformat())}::timestamptz"
-    select = f"""
-        SELECT s.line, {col('ticket_no')} AS ticket_no, coalesce({col('order_no')}, '') AS order_no,
-          p_carrier_code.id AS carrier_id, p_merchant_code.id AS merchant_id,
-          p_warehouse_code.id AS warehouse_id, p_request_to.id AS request_to_id,
-          coalesce({col('category')}, '') AS category,
-          {money_num}::numeric(12, 2) AS order_value,
-          {', '.join(f'{utc[n]} AS {n}' for n in _TIMES)},
-          {', '.join(f'{yes(n)} AS {n}' for n in _BOOLS)},
-          coalesce({col('customer_tz')}, '') AS customer_tz, coalesce({col('text')}, '') AS text,
-          CASE WHEN {col('promised_at')} IS NOT NULL AND {col('delivered_at')} IS NOT NULL
-               THEN greatest(0, left({col('delivered_at')}, 10)::date
-                                - left({col('promised_at')}, 10)::date)
-          END AS days_late,
-          CASE WHEN {col('cs_request_at')} IS NOT NULL THEN greatest(0, floor(date_part('epoch',
-               coalesce({utc['responded_at']}, {captured}) - {utc['cs_request_at']})))::int
-          END AS response_seconds,
-          {captured} AS captured_at, {int(batch_id)} AS batch_id
-        FROM {staging.raw} s {' '.join(joins)}
-        WHERE CASE WHEN {' AND '.join(checks)} THEN {' AND '.join(vouched)} ELSE false END
-        """  # nosec B608  # our own names; values via _lit
+    # nothing is cast before the quick shape checks have passed (CASE keeps the order)
+    where = f"CASE WHEN {' AND '.join(checks)} THEN {' AND '.join(vouched)} ELSE false END"
     conn = staging.conn
     before = conn.exec_driver_sql("SELECT current_setting('TimeZone'), "
                                   "current_setting('DateStyle')").one()
@@ -369,8 +363,10 @@ def convert_lean(staging: Staging, zones: list[str], default_zone: str, captured
     conn.exec_driver_sql("SET LOCAL parallel_setup_cost = 0")
     conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
     # (a failed statement takes these settings back with the caller's savepoint)
-    count = conn.exec_driver_sql(
-        f"CREATE UNLOGGED TABLE {staging.typed} AS {select}").rowcount  # nosec B608  # our own names
+    count = _create_typed(staging, joins, where, order_value=money_num, utc=utc, yes=yes,
+                          dates={n: f"left({col(n)}, 10)::date"
+                                 for n in ("promised_at", "delivered_at")},
+                          captured_at=captured_at, batch_id=batch_id)
     conn.exec_driver_sql(f"SET LOCAL timezone = {_lit(before[0])}")
     conn.exec_driver_sql(f"SET LOCAL DateStyle = {_lit(before[1])}")
     conn.exec_driver_sql("SET LOCAL parallel_setup_cost TO DEFAULT")
