@@ -336,7 +336,7 @@ def test_a_violation_as_the_api_gives_it(client, world, violations):
     by_ticket = {i["ticket_no"] or "case": i for i in items}
     t2 = by_ticket["T2"]
     assert t2 == {
-        "id": violations["T2"], "ticket_no": "T2", "party": {"code": "C002", "kind": "carrier"},
+        "id": violations["T2"], "ticket_no": "T2", "order_no": "OT2", "party": {"code": "C002", "kind": "carrier"},
         "clause": {"code": "CAR-TKT §3", "label": "CAR-TKT v1 §3", "standard": "CAR-TKT",
                    "number": "3", "version": 1},
         "status": "proposed", "source": "rule", "customer_compensation": "10.00",
@@ -352,6 +352,7 @@ def test_a_violation_as_the_api_gives_it(client, world, violations):
     assert "answered 2026-03-10 12:00" in by_ticket["T3"]["facts"]["text"]
     case = by_ticket["case"]
     assert case["case_number"].startswith("CASE-") and case["source"] == "manual"
+    assert case["order_no"] is None   # recorded by hand, no ticket
     assert case["clause"]["code"] == "CAR-DLV §1" and case["status"] == "confirmed"
     assert case["facts"]["text"] == "recorded by hand" and case["facts"]["check"] is None
 

@@ -141,6 +141,7 @@ def _schemas(max_tickets: int) -> dict:
             "properties": {
                 "id": {"type": "integer"},
                 "ticket_no": {"type": "string", "nullable": True},
+                "order_no": {"type": "string", "nullable": True, "example": "O20260302001"},
                 "party": {"type": "object", "required": ["code", "kind"], "properties": {
                     "code": {"type": "string", "example": "C001"},
                     "kind": {"type": "string", "enum": [k.value for k in PartyKind]}}},

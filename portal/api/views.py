@@ -319,6 +319,7 @@ def violation_json(v, ticket, tz) -> dict:
     return {
         "id": v.id,
         "ticket_no": v.ticket_no,
+        "order_no": v.order_no or None,
         "party": {"code": v.party.code, "kind": v.party.kind.value},
         "clause": {"code": clause_code(clause), "label": clause.label,
                    "standard": version.standard.code, "number": clause.number,
