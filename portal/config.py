@@ -237,6 +237,8 @@ def defaults(instance_path: Path) -> dict:
                                      else bool(os.environ.get("REDIS_URL", "").strip())),
         # Report jobs (PDF, snapshot) older than this many days are removed by the round.
         "REPORTS_KEEP_DAYS": int(os.environ.get("REPORTS_KEEP_DAYS", "30")),
+        # An upload still waiting after this many hours is marked failed by the round.
+        "INTAKE_ABANDONED_HOURS": int(os.environ.get("INTAKE_ABANDONED_HOURS", "6")),
         # Where files are kept: "local" (FILE_STORAGE_DIR) or "s3" (any S3-compatible store).
         "FILE_STORAGE": _setting("FILE_STORAGE", "local", parse_file_storage),
         "S3_BUCKET": os.environ.get("S3_BUCKET", ""),

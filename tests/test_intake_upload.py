@@ -160,3 +160,61 @@ def test_an_upload_without_the_csrf_token_is_refused(app, world, make_browser):
     resp = b.post("/intake/", {"file": (io.BytesIO((HEADER + GOOD).encode()), "t.csv"),
                                "kind": "tickets"}, csrf=False, content_type="multipart/form-data")
     assert resp.status_code == 400
+
+
+def _waiting_upload(age_hours: float, bytes_read: int = 0) -> int:
+    from datetime import timedelta
+
+    from portal.core.db import utcnow
+    from portal.intake.models import BatchKind, BatchSource
+
+    batch = ImportBatch(kind=BatchKind.TICKETS, source=BatchSource.UPLOAD, filename="t.csv",
+                        size_bytes=1000, bytes_read=bytes_read, status=BatchStatus.QUEUED,
+                        created_at=utcnow() - timedelta(hours=age_hours))
+    db.session.add(batch)
+    db.session.commit()
+    return batch.id
+
+
+def test_uploads_whose_import_stopped_are_marked_interrupted(app, world, make_browser):
+    """A worker killed mid-import takes its transaction with it; the upload it was importing
+    must not wait for ever: the scheduled round marks it failed, with the reason on its page."""
+    from portal.intake.services import fail_abandoned_uploads
+
+    with app.app_context():
+        pg = db.engine.dialect.name == "postgresql"
+        started = _waiting_upload(0.1, bytes_read=500)    # had read half the file
+        old = _waiting_upload(7)                             # its job never ran
+        fresh = _waiting_upload(0.1)                         # waiting its turn
+        assert fail_abandoned_uploads() == (2 if pg else 1)
+        status = {b.id: (b.status, b.error) for b in batches()}
+        assert status[old] == (BatchStatus.FAILED, "interrupted")
+        assert status[fresh] == (BatchStatus.QUEUED, "")
+        # on SQLite nothing tells a running import from a stopped one but time
+        assert status[started] == ((BatchStatus.FAILED, "interrupted") if pg
+                                   else (BatchStatus.QUEUED, ""))
+        events = db.session.scalars(select(AuditEvent.action).where(
+            AuditEvent.action == "import_batch.failed")).all()
+        assert len(events) == (2 if pg else 1)
+        assert fail_abandoned_uploads() == 0      # done once
+    b = signed_in(make_browser)
+    page = b.get(f"/intake/batches/{old}").get_data(as_text=True)
+    assert "interrupted before it finished" in page
+
+
+def test_an_upload_being_imported_is_left_alone(app, world):
+    """While an import holds the import lock (another process, here another connection),
+    no waiting upload is taken for abandoned."""
+    from portal.intake import importer
+    from portal.intake.services import fail_abandoned_uploads
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the import lock is PostgreSQL's")
+        started = _waiting_upload(0.1, bytes_read=500)
+        with db.engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_advisory_xact_lock({importer.IMPORT_LOCK})")
+            assert fail_abandoned_uploads() == 0
+            other.rollback()
+        assert db.session.get(ImportBatch, started).status is BatchStatus.QUEUED
+        assert fail_abandoned_uploads() == 1

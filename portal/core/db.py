@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,6 +26,26 @@ _frozen_now: ContextVar[datetime | None] = ContextVar("frozen_now", default=None
 def utcnow() -> datetime:
     """The one clock of the portal (aware UTC). ``core.timeutil.frozen_time`` can pin it."""
     return _frozen_now.get() or datetime.now(UTC)
+
+
+@contextmanager
+def pg_settings(conn, **values: str):
+    """Run a block with PostgreSQL settings changed for the transaction (``SET LOCAL``), put
+    back as they were when the block ends normally (a failed statement takes them back with its
+    savepoint or transaction). Nothing on other databases."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    before = conn.exec_driver_sql(
+        "SELECT " + ", ".join(f"current_setting('{name}')" for name in values)).one()
+
+    def put(settings):
+        for name, value in settings:
+            conn.exec_driver_sql(f"SET LOCAL {name} = '{str(value).replace(chr(39), chr(39) * 2)}'")
+
+    put(values.items())
+    yield
+    put(zip(values, before, strict=True))
 
 
 class UTCDateTime(TypeDecorator):

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from portal.core.db import pg_settings
 from portal.intake.fields import TICKET_FIELDS, TICKET_NAMES, Parties, RowError
 
 COPY_BLOCK = 1 << 20
@@ -232,7 +233,9 @@ def _create_typed(staging: Staging, joins: list[str], where: str, *, order_value
                   batch_id: int) -> int:
     """CREATE the typed table: one row per raw row that ``where`` vouches for, with the given
     expressions for the amount, the UTC times, yes/no and the local dates of promise and
-    delivery, and the engine's facts derived from them. Returns how many rows."""
+    delivery, and the engine's facts derived from them. Returns how many rows. (Not sorted by
+    line: the workers' interleaving leaves runs in order, and sorting cost what storing in
+    order saved.)"""
     col = staging.col
     captured = f"{_lit(captured_at.isoformat())}::timestamptz"
     select = f"""
@@ -354,23 +357,15 @@ def convert_lean(staging: Staging, zones: list[str], default_zone: str, captured
                 f"NOT coalesce({utc['responded_at']} < {utc['cs_request_at']}, false)"]
     # nothing is cast before the quick shape checks have passed (CASE keeps the order)
     where = f"CASE WHEN {' AND '.join(checks)} THEN {' AND '.join(vouched)} ELSE false END"
-    conn = staging.conn
-    before = conn.exec_driver_sql("SELECT current_setting('TimeZone'), "
-                                  "current_setting('DateStyle')").one()
-    conn.exec_driver_sql(f"SET LOCAL timezone = {_lit(default_zone)}")
-    conn.exec_driver_sql("SET LOCAL DateStyle = 'ISO, YMD'")
-    # the planner cannot know what the checks cost per row: let the workers run all of it
-    conn.exec_driver_sql("SET LOCAL parallel_setup_cost = 0")
-    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
-    # (a failed statement takes these settings back with the caller's savepoint)
-    count = _create_typed(staging, joins, where, order_value=money_num, utc=utc, yes=yes,
-                          dates={n: f"left({col(n)}, 10)::date"
-                                 for n in ("promised_at", "delivered_at")},
-                          captured_at=captured_at, batch_id=batch_id)
-    conn.exec_driver_sql(f"SET LOCAL timezone = {_lit(before[0])}")
-    conn.exec_driver_sql(f"SET LOCAL DateStyle = {_lit(before[1])}")
-    conn.exec_driver_sql("SET LOCAL parallel_setup_cost TO DEFAULT")
-    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost TO DEFAULT")
+    # the times are read in the file's zone, printed back in ISO; the planner cannot know what
+    # the checks cost per row: let the workers run all of it (a failed statement takes these
+    # settings back with the caller's savepoint)
+    with pg_settings(staging.conn, timezone=default_zone, DateStyle="ISO, YMD",
+                     parallel_setup_cost="0", parallel_tuple_cost="0"):
+        count = _create_typed(staging, joins, where, order_value=money_num, utc=utc, yes=yes,
+                              dates={n: f"left({col(n)}, 10)::date"
+                                     for n in ("promised_at", "delivered_at")},
+                              captured_at=captured_at, batch_id=batch_id)
     return count
 
 
@@ -477,62 +472,60 @@ def store(staging: Staging, content: list[str]) -> tuple[int, int]:
 def import_csv(batch, stream, encoding: str, header: list[str], counts, *, default_zone: str,
                captured_at, progress=None) -> None:
     """Stage, convert, parse the leftovers and store one CSV file of tickets; ``counts`` get the
-    created, updated, unchanged and rejected rows. Imports run one at a time (an advisory lock
-    held to the end of the transaction), so two never race on the same ticket."""
+    created, updated, unchanged and rejected rows. The caller holds the import lock."""
     from zoneinfo import ZoneInfo
 
     from portal.extensions import db
     from portal.intake.fields import _zone
     from portal.intake.importer import CONTENT
 
-    conn = db.session.connection()
-    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('portal.intake.import'))")
-    staging = Staging(conn, batch.id, header)
-    staging.create()
-    try:
-        stream.seek(0)
-        if len(header) == 1 or not copy_raw(staging, stream, encoding, progress):
-            stream.seek(0)
-            text = io.TextIOWrapper(stream, encoding=encoding, newline="")
-            from portal.intake.fields import parse_ticket
-
-            known_parties: list[Parties] = []     # read once, at the first row judged
-
-            def judge(raw: dict) -> None:
-                if not known_parties:
-                    known_parties.append(Parties(db.session))
-                parse_ticket(raw, known_parties[0], ZoneInfo(default_zone), captured_at)
-
-            try:
-                copy_checked(staging, text, len(header), counts, progress, judge)
-            finally:
-                text.detach()
-        mark_duplicates(staging)
-        zones = [z for (z,) in conn.exec_driver_sql(
-            f"SELECT DISTINCT {staging.col('customer_tz')} FROM {staging.raw} s").all()  # nosec B608  # our own names; values via _lit
-            if z and _zone(z) is not None]
-        args = (staging, zones, default_zone, captured_at, batch.id)
-        savepoint = conn.begin_nested()
-        # a million rows against a few thousand parties: hash joins, whatever the estimates
-        conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+    conn = db.session.connection()   # the import lock is held (importer.import_file)
+    # JIT compiles each statement's expressions for seconds; here each runs once
+    with pg_settings(conn, jit="off"):
+        staging = Staging(conn, batch.id, header)
+        staging.create()
         try:
-            typed = convert_lean(*args)
-        except sa.exc.DataError:   # a value the cast refused: check every text first
-            savepoint.rollback()
-            conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
-            typed = convert(*args)
-        else:
-            savepoint.commit()
-        conn.exec_driver_sql("SET LOCAL enable_nestloop = on")
-        raw = conn.exec_driver_sql(f"SELECT count(*) FROM {staging.raw}").scalar()  # nosec B608  # our own names; values via _lit
-        if typed < raw:
-            parse_leftovers(staging, Parties(db.session), ZoneInfo(default_zone), captured_at,
-                            batch.id, counts)
-        conn.exec_driver_sql(f"ANALYZE {staging.typed}")
-        total = conn.exec_driver_sql(f"SELECT count(*) FROM {staging.typed}").scalar()  # nosec B608  # our own names; values via _lit
-        created, updated = store(staging, CONTENT)
-        counts.created += created
-        counts.updated += updated
-        counts.unchanged += total - created - updated
-    finally:
-        staging.drop()
+            stream.seek(0)
+            if len(header) == 1 or not copy_raw(staging, stream, encoding, progress):
+                stream.seek(0)
+                text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+                from portal.intake.fields import parse_ticket
+
+                known_parties: list[Parties] = []     # read once, at the first row judged
+
+                def judge(raw: dict) -> None:
+                    if not known_parties:
+                        known_parties.append(Parties(db.session))
+                    parse_ticket(raw, known_parties[0], ZoneInfo(default_zone), captured_at)
+
+                try:
+                    copy_checked(staging, text, len(header), counts, progress, judge)
+                finally:
+                    text.detach()
+            mark_duplicates(staging)
+            zones = [z for (z,) in conn.exec_driver_sql(
+                f"SELECT DISTINCT {staging.col('customer_tz')} FROM {staging.raw} s").all()  # nosec B608  # our own names; values via _lit
+                if z and _zone(z) is not None]
+            args = (staging, zones, default_zone, captured_at, batch.id)
+            # a million rows against a few thousand parties: hash joins, whatever the estimates
+            with pg_settings(conn, enable_nestloop="off"):
+                savepoint = conn.begin_nested()
+                try:
+                    typed = convert_lean(*args)
+                except sa.exc.DataError:   # a value the cast refused: check every text first
+                    savepoint.rollback()
+                    typed = convert(*args)
+                else:
+                    savepoint.commit()
+            raw = conn.exec_driver_sql(f"SELECT count(*) FROM {staging.raw}").scalar()  # nosec B608  # our own names; values via _lit
+            if typed < raw:
+                parse_leftovers(staging, Parties(db.session), ZoneInfo(default_zone), captured_at,
+                                batch.id, counts)
+            conn.exec_driver_sql(f"ANALYZE {staging.typed}")
+            total = conn.exec_driver_sql(f"SELECT count(*) FROM {staging.typed}").scalar()  # nosec B608  # our own names; values via _lit
+            created, updated = store(staging, CONTENT)
+            counts.created += created
+            counts.updated += updated
+            counts.unchanged += total - created - updated
+        finally:
+            staging.drop()

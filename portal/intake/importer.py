@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from portal.core.audit import record
-from portal.core.db import utcnow
+from portal.core.db import pg_settings, utcnow
 from portal.core.timeutil import zone
 from portal.extensions import db
 from portal.intake import engine
@@ -43,6 +43,7 @@ from portal.intake.models import (
 )
 
 CHUNK = 2000
+IMPORT_LOCK = "hashtext('portal.intake.import')"   # the advisory lock file imports hold
 MAX_REJECTIONS_KEPT = 10_000
 # what a ticket's content is: compared to tell "updated" from "unchanged"
 CONTENT = ["order_no", "carrier_id", "merchant_id", "warehouse_id", "request_to_id", "category",
@@ -204,7 +205,14 @@ def rows_from_file(stream, filename: str, kind: BatchKind) -> Iterator[tuple[int
 def import_file(batch: ImportBatch, stream, filename: str, kind: BatchKind,
                 progress=None) -> Counts:
     """Import one file (a binary, seekable stream); on PostgreSQL a CSV file of tickets takes
-    the COPY path (``intake.fastpath``). Raises ``FileProblem`` before storing anything."""
+    the COPY path (``intake.fastpath``). Raises ``FileProblem`` before storing anything.
+    On PostgreSQL file imports run one at a time: each holds the import lock to the end of its
+    transaction, so two never race on the same ticket (and ``services.fail_abandoned_uploads``
+    knows whether one is running)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        # through the connection, not the session: a flush here would lock the batch's row,
+        # which the progress of an upload updates from another connection as the file is read
+        db.session.connection().exec_driver_sql(f"SELECT pg_advisory_xact_lock({IMPORT_LOCK})")
     if (kind is BatchKind.TICKETS and db.session.get_bind().dialect.name == "postgresql"
             and not is_xlsx(stream, filename)):
         encoding = sniff_encoding(stream)
@@ -342,19 +350,21 @@ def evaluate_tickets(where, scope, *, analyze: bool = False) -> dict:
         table.drop(conn, checkfirst=True)
         table.create(conn)
     try:
-        rows = engine.calendar_rows(engine.calendar(db.session))
-        if rows:
-            conn.execute(sa.insert(cal), rows)
-        if conn.dialect.name == "postgresql":   # fresh tables have no statistics to plan by
-            conn.exec_driver_sql(f"ANALYZE {cal.name}")
-            if analyze:
-                conn.exec_driver_sql(f"ANALYZE {Ticket.__tablename__}")
-        engine.evaluate(conn, Ticket.__table__, cal, res, where)
-        if conn.dialect.name == "postgresql":
-            # planned without statistics, the check for proposals already there can become a
-            # scan of the violations per result row (seen: minutes for 168k rows)
-            conn.exec_driver_sql(f"ANALYZE {res.name}")
-        return engine.apply(conn, res, scope)
+        # JIT: a second of compiling for statements that run once
+        with pg_settings(conn, jit="off"):
+            rows = engine.calendar_rows(engine.calendar(db.session))
+            if rows:
+                conn.execute(sa.insert(cal), rows)
+            if conn.dialect.name == "postgresql":   # fresh tables have no statistics to plan by
+                conn.exec_driver_sql(f"ANALYZE {cal.name}")
+                if analyze:
+                    conn.exec_driver_sql(f"ANALYZE {Ticket.__tablename__}")
+            engine.evaluate(conn, Ticket.__table__, cal, res, where)
+            if conn.dialect.name == "postgresql":
+                # planned without statistics, the check for proposals already there can become
+                # a scan of the violations per result row (seen: minutes for 168k rows)
+                conn.exec_driver_sql(f"ANALYZE {res.name}")
+            return engine.apply(conn, res, scope)
     finally:
         for table in (cal, res):
             table.drop(conn, checkfirst=True)

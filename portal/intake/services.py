@@ -43,6 +43,8 @@ def file_problem_text(problem: str) -> str:
         "not_xlsx": _("The file is not a readable XLSX workbook."),
         "failed": _("The import failed on an unexpected error; nothing of it was stored. The "
                     "error is in the server log."),
+        "interrupted": _("The import was interrupted before it finished (the server or the "
+                         "worker stopped); nothing of it was stored. Upload the file again."),
     }.get(problem, problem)
 
 
@@ -174,6 +176,37 @@ def _fail(batch_id: int, problem: str) -> None:
     with acting_as(batch.user):
         record("import_batch.failed", batch, after={**batch.snapshot(), "error": problem})
     db.session.commit()
+
+
+def fail_abandoned_uploads(now=None) -> int:
+    """Mark failed the uploads whose import will never finish, so that nobody waits on a
+    progress bar that no longer moves: the process importing one stopped (a restart, a crash:
+    its transaction went with it, so nothing was stored) or its job was lost. On PostgreSQL,
+    while no import holds the import lock, an upload that had started reading (its progress is
+    committed as it goes) is abandoned at once; any upload still waiting after
+    ``INTAKE_ABANDONED_HOURS`` (6) is abandoned too. Run by the scheduled round; returns how
+    many."""
+    from datetime import timedelta
+
+    now = now or utcnow()
+    t = ImportBatch.__table__
+    waiting = [BatchStatus.QUEUED, BatchStatus.RUNNING]
+    long_ago = now - timedelta(hours=current_app.config.get("INTAKE_ABANDONED_HOURS", 6))
+    if db.session.connection().dialect.name == "postgresql":
+        # held until this transaction ends: no import starts while we look
+        if not db.session.execute(sa.text(
+                f"SELECT pg_try_advisory_xact_lock({importer.IMPORT_LOCK})")).scalar():
+            db.session.rollback()
+            return 0       # an import is running: it may be one of these
+        abandoned = sa.or_(t.c.bytes_read > 0, t.c.created_at < long_ago)
+    else:
+        abandoned = t.c.created_at < long_ago
+    ids = db.session.scalars(sa.select(t.c.id).where(t.c.status.in_(waiting), abandoned)
+                             .order_by(t.c.id)).all()
+    for batch_id in ids:
+        _fail(batch_id, "interrupted")     # commits, which lets the lock go
+    db.session.rollback()
+    return len(ids)
 
 
 def start_upload(batch_id: int, path: Path) -> None:

@@ -57,6 +57,7 @@ class _Stop:
 
 def run_round(limit: int = 200, *, worker: str | None = None, stop=None) -> dict:
     from portal.hr.escalation import escalate_overdue
+    from portal.intake.services import fail_abandoned_uploads
     from portal.standards.campaigns import schedule_reminders, take_effect
     from portal.training import assignments
 
@@ -71,9 +72,11 @@ def run_round(limit: int = 200, *, worker: str | None = None, stop=None) -> dict
     db.session.commit()
     report = deliver_pending(limit, worker=worker, stop=stop)
     reports_deleted = _purge_reports()
+    imports_abandoned = fail_abandoned_uploads()
     return {"superseded": superseded, "renewals": renewals, **reminders, "sent": report.sent,
             "retried": report.retried, "failed": report.failed, "released": report.released,
-            "interrupted": report.interrupted, "reports_deleted": reports_deleted}
+            "interrupted": report.interrupted, "reports_deleted": reports_deleted,
+            "imports_abandoned": imports_abandoned}
 
 
 def _purge_reports() -> int:
