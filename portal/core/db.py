@@ -7,7 +7,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import DateTime, Enum, MetaData, Numeric, TypeDecorator
+from sqlalchemy import DateTime, Enum, MetaData, Numeric, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
 # Stable constraint names, so Alembic can alter and drop them on SQLite and PostgreSQL alike.
@@ -36,16 +36,19 @@ def pg_settings(conn, **values: str):
     if conn.dialect.name != "postgresql":
         yield
         return
-    before = conn.exec_driver_sql(
-        "SELECT " + ", ".join(f"current_setting('{name}')" for name in values)).one()
+    names = list(values)
+    before = conn.execute(text(   # set_config(..., true) is SET LOCAL with bound values
+        "SELECT current_setting(n) FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS u(n, i) "
+        "ORDER BY i"), {"names": names}).scalars().all()
 
     def put(settings):
         for name, value in settings:
-            conn.exec_driver_sql(f"SET LOCAL {name} = '{str(value).replace(chr(39), chr(39) * 2)}'")
+            conn.execute(text("SELECT set_config(:name, :value, true)"),
+                         {"name": name, "value": str(value)})
 
     put(values.items())
     yield
-    put(zip(values, before, strict=True))
+    put(zip(names, before, strict=True))
 
 
 class UTCDateTime(TypeDecorator):

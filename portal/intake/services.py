@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -186,8 +187,6 @@ def fail_abandoned_uploads(now=None) -> int:
     committed as it goes) is abandoned at once; any upload still waiting after
     ``INTAKE_ABANDONED_HOURS`` (6) is abandoned too. Run by the scheduled round; returns how
     many."""
-    from datetime import timedelta
-
     now = now or utcnow()
     t = ImportBatch.__table__
     waiting = [BatchStatus.QUEUED, BatchStatus.RUNNING]
