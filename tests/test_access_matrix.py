@@ -476,3 +476,186 @@ def test_post_without_csrf_token_is_refused(app, world, make_browser):
     resp = browser.post("/parties/new", {"code": "X9", "name_zh": "某", "kind": "carrier"},
                         csrf=False)
     assert resp.status_code == 400
+
+
+# --- list filters (issue 20): a party's filters narrow within its own rows ------------------
+
+PARTY_CODES = {"carrier_a": "C001", "carrier_b": "C002", "merchant": "M001",
+               "warehouse": "W001", "dept": "D001", "dept_b": "D002"}
+OWN_PARTY = {"staff_a": "carrier_a", "carrier_manager": "carrier_a", "staff_b": "carrier_b",
+             "merchant_staff": "merchant", "dept_manager": "dept", "dept_b_manager": "dept_b"}
+# every list a party's people can open that takes filters, and its exports
+PARTY_LISTS = ["/cases", "/penalties", "/penalties?format=csv", "/statements",
+               "/reports/scorecard"] + [
+    f"/reports/scorecard?export={t}&format={fmt}"
+    for t in ("parties", "kinds", "trend", "clauses", "appeals", "coverage", "hr", "tickets")
+    for fmt in ("csv", "xlsx")]
+
+
+@pytest.fixture
+def shared_world(app, tmp_path):
+    """build_world's case shared by C001 (70 %) and D001 (30 %), with an appeal of C001 still
+    open and a ticket behind C001's violation; an open case of C002 with a ticket of its own;
+    both tickets this month; statements of C001 and D001."""
+    from decimal import Decimal
+
+    from portal.cases import services
+    from portal.cases.appeals import file_appeal
+    from portal.cases.models import Case, Violation
+    from portal.core.audit import acting_as
+    from portal.core.db import utcnow
+    from portal.extensions import db
+    from portal.intake.models import Ticket
+    from portal.parties.models import Party
+    from portal.standards.models import Clause
+    from tests.test_training import _user
+
+    with app.test_request_context():
+        w = build_world()
+        now = utcnow()
+        for no, carrier in (("TK-9001", w.carrier_a), ("TK-9002", w.carrier_b)):
+            db.session.add(Ticket(ticket_no=no, order_no="O" + no, order_value=Decimal("99"),
+                                  opened_at=now, captured_at=now, carrier_id=carrier,
+                                  merchant_id=w.merchant))
+        db.session.flush()
+        shared = db.session.get(Case, w.case)
+        shared.violations[0].ticket_no = "TK-9001"
+        officer = _user("cs_officer")
+        clause2 = db.session.scalar(db.select(Clause).where(
+            Clause.standard_version_id == w.version, Clause.number == "2"))
+        with acting_as(officer):
+            other = services.open_case(title="中通两小时未回复", description="",
+                                       incident_at=now, user=officer)
+            v = services.record_violation(other, clause=clause2,
+                                          party=db.session.get(Party, w.carrier_b),
+                                          occurrences=1, evidence="工单记录", user=officer)
+            v.ticket_no = "TK-9002"
+        with acting_as(_user("staff_a")):
+            file_appeal(shared, w.carrier_a, "有取件码短信为证", _user("staff_a"))
+        db.session.commit()
+        assert db.session.scalar(db.select(Violation.ticket_no).where(
+            Violation.case_id == other.id)) == "TK-9002"
+        w.ids.update(other_case=other.id, clause2=clause2.id,
+                     statement_a=_statement(w.carrier_a), statement_d=_statement(w.dept))
+        return w
+
+
+def _rows(resp) -> str:
+    """What a list shows as its rows: the tables' bodies of a page (not the filter boxes that
+    echo what was typed), the whole of a CSV, or every cell of a workbook."""
+    if resp.mimetype == "text/html":
+        import re
+
+        return "\n".join(re.findall(r"<tbody>(.*?)</tbody>", resp.get_data(as_text=True), re.S))
+    if resp.mimetype.endswith("spreadsheetml.sheet"):
+        import io
+
+        from openpyxl import load_workbook
+
+        book = load_workbook(io.BytesIO(resp.data), read_only=True)
+        return "\n".join(str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True)
+                         for c in row if c is not None)
+    return resp.get_data(as_text=True)
+
+
+def _filters_naming_others(w, own: str) -> list[dict]:
+    """The query arguments a curious party might try: every other party's code and names,
+    every other kind, another party's ticket and case number, a clause only another party
+    broke, an appeal only another party filed, an amount only the case as a whole reaches."""
+    from portal.extensions import db
+    from portal.parties.models import Party
+
+    own_kind = db.session.get(Party, w.ids[own]).kind
+    out = []
+    for key, code in PARTY_CODES.items():
+        if key == own:
+            continue
+        party = db.session.get(Party, w.ids[key])
+        out += [{"party": code}, {"party": code.lower()}, {"party": party.name_zh},
+                {"party": party.name_en}]
+    out += [{"kind": k} for k in ("carrier", "merchant", "warehouse", "department")
+            if k != own_kind.value]
+    out += [{"q": "TK-9002"}, {"q": "TK-9001"}, {"q": f"CASE-{w.other_case:06d}"},
+            {"clause": f"{w.standard}:2"}, {"appeal": "open"}, {"min": "400"}]
+    return out
+
+
+def _leaks(text: str, own: str, visible_cases: set[int]) -> list[str]:
+    import re
+
+    from portal.extensions import db
+    from portal.parties.models import Party
+
+    found = []
+    for key, code in PARTY_CODES.items():
+        if key == own:
+            continue
+        party = db.session.scalar(db.select(Party).where(Party.code == code))
+        found += [n for n in (code, party.name_zh, party.name_en) if n in text]
+    found += [f"CASE-{n}" for n in re.findall(r"CASE-0*(\d+)", text)
+              if int(n) not in visible_cases]
+    return found
+
+
+@pytest.mark.parametrize("who", sorted(OWN_PARTY))
+def test_a_partys_list_filters_never_reach_other_parties(app, shared_world, make_browser, who):
+    """As each party role: every list and export, filtered by another party's code or name,
+    another kind, another party's ticket, clause or appeal, shows only the caller's own rows:
+    never a row the unfiltered list does not show, never another party's code or name, and no
+    case at all for a filter naming another party or kind."""
+    from portal.cases.services import visible_cases_query
+    from portal.extensions import db
+    from tests.test_training import _user
+
+    w, own = shared_world, OWN_PARTY[who]
+    b = make_browser()
+    b.login(username(who), PASSWORD)
+    problems = []
+    with app.test_request_context():
+        visible = set(db.session.scalars(visible_cases_query(_user(who)).with_only_columns(
+            db.text("cases.id"))).all())
+        variants = _filters_naming_others(w, own)
+    for url in PARTY_LISTS:
+        base = b.get(url)
+        assert base.status_code == 200, url
+        unfiltered = _rows(base)
+        for args in variants:
+            sep = "&" if "?" in url else "?"
+            from urllib.parse import urlencode
+
+            full = url + sep + urlencode(args)
+            resp = b.get(full)
+            if resp.status_code != 200:
+                problems.append(f"{full}: {resp.status_code}")
+                continue
+            rows = _rows(resp)
+            with app.test_request_context():
+                leaked = _leaks(rows, own, visible)
+            if leaked:
+                problems.append(f"{full}: shows {leaked}")
+            extra = set(rows.split()) - set(unfiltered.split())
+            if url.startswith("/cases") and ("party" in args or "kind" in args) and \
+                    "CASE-" in rows:
+                problems.append(f"{full}: lists cases for a filter naming another party")
+            if extra and ("format=" in url or url == "/cases"):
+                import re
+
+                cases = {t for t in extra if re.match(r"CASE-\d+", t)}
+                if cases:
+                    problems.append(f"{full}: rows not in the unfiltered list: {cases}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_probe_of_a_shared_case_finds_nothing(app, shared_world, make_browser):
+    """The probe as it was tried: promo.mgr (D001) asking for C001's cases, and the reverse."""
+    w = shared_world
+    for who, args in (("dept_manager", "party=C001"), ("dept_manager", "kind=carrier"),
+                      ("staff_a", "party=D001"), ("staff_a", "kind=department"),
+                      ("dept_manager", "q=TK-9001"), ("dept_manager", "appeal=open"),
+                      ("dept_manager", f"clause={w.standard}:1")):
+        b = make_browser()
+        b.login(username(who), PASSWORD)
+        page = _rows(b.get(f"/cases?{args}"))
+        assert f"CASE-{w.case:06d}" not in page, (who, args)
+        own = _rows(b.get("/cases"))
+        assert f"CASE-{w.case:06d}" in own, who      # the case itself is theirs to see

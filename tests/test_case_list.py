@@ -79,7 +79,15 @@ def test_a_partys_filters_stay_within_its_own_cases(app, world):
         assert listed("staff_b", CaseFilters()) == [world.open_case]
         assert listed("staff_b", CaseFilters(party="C001")) == []
         assert listed("staff_b", CaseFilters(q=f"CASE-{world.case:06d}")) == []
-        assert listed("staff_a", CaseFilters(kind=PartyKind.DEPARTMENT)) == [world.case]
+        # the shared case involves D001 too, but staff_a never sees that through a filter
+        assert listed("staff_a", CaseFilters(kind=PartyKind.DEPARTMENT)) == []
+        assert listed("staff_a", CaseFilters(party="促销部")) == []
+        assert listed("staff_a", CaseFilters(kind=PartyKind.CARRIER)) == [world.case]
+        assert listed("staff_a", CaseFilters(party="C001")) == [world.case]
+        assert listed("dept_manager", CaseFilters(party="C001")) == []
+        assert listed("dept_manager", CaseFilters(party="D001")) == [world.case]
+        assert listed("dept_manager", CaseFilters(min_amount=Decimal("150.00"))) == [world.case]
+        assert listed("dept_manager", CaseFilters(min_amount=Decimal("150.01"))) == []
 
 
 def test_the_case_list_page_reads_its_filters_and_says_what_it_cannot(world, make_browser):

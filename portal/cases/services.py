@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.orm import selectinload
 
 from portal.cases.models import (
@@ -21,7 +21,6 @@ from portal.cases.models import (
     CaseParty,
     CaseStatus,
     Penalty,
-    ResponsibilityShare,
     Ruling,
     RulingStatus,
     Violation,
@@ -108,15 +107,6 @@ def case_total(case: Case) -> Decimal:
 
 # --- reading ------------------------------------------------------------------------------
 
-def _involving(scope: int):
-    """Cases that involve party ``scope`` through a violation or a responsibility share."""
-    return or_(
-        Case.id.in_(select(Violation.case_id).where(Violation.party_id == scope)),
-        Case.id.in_(select(Ruling.case_id).join(ResponsibilityShare)
-                    .where(ResponsibilityShare.party_id == scope)),
-    )
-
-
 CASE_NO = re.compile(r"^(?:CASE-)?0*(\d{1,9})$", re.IGNORECASE)
 PER_PAGE = 25
 LEDGER_PER_PAGE = 50
@@ -175,18 +165,29 @@ def _involving(scope: int):
 
 
 def visible_cases_query(user, f: CaseFilters | None = None):
-    """The cases ``user`` may see that match ``f``, newest first."""
+    """The cases ``user`` may see that match ``f``, newest first.
+
+    For a user bound to one party every filter narrows within what that party sees of its
+    cases, and never matches on the other parties of a shared case: the party and kind
+    filters match the user's own party or nothing, and the clause, ticket, amount and appeal
+    filters look only at the party's own violations, penalties and appeals."""
     from portal.cases.models import Appeal, AppealStatus
 
     f = f or CaseFilters()
     q = select(Case).order_by(Case.id.desc())
     scope = party_scope(user)
+    own_violations = Violation.party_id == scope if scope is not None else true()
     if scope is not None:
         q = q.where(_involving(scope))
     if f.status:
         q = q.where(Case.status == f.status)
     appellants = None     # the appeal filter counts the appeals of the parties asked for
-    if f.party:           # a plain list of ids for the planner
+    if scope is not None:
+        appellants = [scope]
+        if (f.party or f.kind is not None) and db.session.scalar(
+                parties_matching(f.kind, f.party).where(Party.id == scope)) is None:
+            q = q.where(false())      # another party or kind: none of its own cases
+    elif f.party:         # a plain list of ids for the planner
         parties = db.session.scalars(parties_matching(f.kind, f.party)).all()
         q = q.where(Case.id.in_(select(CaseParty.case_id)
                                 .where(CaseParty.party_id.in_(parties))))
@@ -194,24 +195,29 @@ def visible_cases_query(user, f: CaseFilters | None = None):
     elif f.kind is not None:
         q = q.where(Case.id.in_(select(CaseParty.case_id).where(CaseParty.kind == f.kind.value)))
         appellants = select(Party.id).where(Party.kind == f.kind)
-    if scope is not None:
-        appellants = [scope]
     appealed = _appeal_condition(f, appellants)
     if appealed is not None:
         q = q.where(appealed)
     if f.standard_id is not None:
         q = q.where(Case.id.in_(select(Violation.case_id).where(
             Violation.standard_id == f.standard_id, Violation.clause_number == f.clause_number,
-            Violation.case_id.is_not(None))))
+            Violation.case_id.is_not(None), own_violations)))
     if f.incident_from is not None:
         q = q.where(Case.incident_at >= f.incident_from)
     if f.incident_to is not None:
         q = q.where(Case.incident_at <= f.incident_to)
     if f.min_amount is not None:
-        q = q.where(Case.id.in_(select(Ruling.case_id).where(
-            Ruling.status == RulingStatus.EFFECTIVE, Ruling.total_amount >= f.min_amount)))
+        if scope is None:
+            q = q.where(Case.id.in_(select(Ruling.case_id).where(
+                Ruling.status == RulingStatus.EFFECTIVE, Ruling.total_amount >= f.min_amount)))
+        else:             # what this party owes under the ruling in effect (the list's amount)
+            q = q.where(Case.id.in_(
+                select(Penalty.case_id).where(Penalty.party_id == scope, Penalty.active.is_(True))
+                .group_by(Penalty.case_id).having(func.sum(Penalty.amount) >= f.min_amount)))
     if f.open_appeal:
-        q = q.where(Case.id.in_(select(Appeal.case_id).where(Appeal.status == AppealStatus.OPEN)))
+        q = q.where(Case.id.in_(select(Appeal.case_id).where(
+            Appeal.status == AppealStatus.OPEN,
+            Appeal.party_id == scope if scope is not None else true())))
     if f.q:
         term = f.q.strip()
         number = CASE_NO.match(term)
@@ -220,7 +226,7 @@ def visible_cases_query(user, f: CaseFilters | None = None):
         else:
             q = q.where(or_(Case.title.contains(term, autoescape=True),
                             Case.id.in_(select(Violation.case_id)
-                                        .where(Violation.ticket_no == term))))
+                                        .where(Violation.ticket_no == term, own_violations))))
     return q
 
 

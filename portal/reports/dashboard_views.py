@@ -89,6 +89,15 @@ def _clause_arg(f: metrics.DashboardFilters) -> dict:
     return {"clause": f"{f.standard_id}:{f.clause_number}"} if f.has_clause else {}
 
 
+def _page_args() -> dict:
+    """The page's own filters, for the links that keep them: a party's own scorecard reads no
+    party or kind, so whatever else was typed into its address never reaches its links."""
+    names = ("year", "from", "to", "clause")
+    if party_scope(current_user) is None:
+        names += ("kind", "party")
+    return {k: request.args[k] for k in names if k in request.args}
+
+
 def links(f: metrics.DashboardFilters, party: Party | None):
     """URL builders for the numbers on the page (party codes, clause keys)."""
     scoped = {"party": party.code} if party is not None else (
@@ -108,13 +117,13 @@ def links(f: metrics.DashboardFilters, party: Party | None):
         return url_for("cases.index", **{**scoped, **_clause_arg(f), **days, "appeal": which})
 
     def tickets(code: str | None = None):
-        args = {k: v for k, v in request.args.items() if k not in ("export", "format")}
+        args = _page_args()
         if code:
             args["party"] = code
         return url_for(request.endpoint, **{**args, "export": "tickets", "format": "csv"})
 
     def export(table: str, fmt: str):
-        args = {k: v for k, v in request.args.items() if k not in ("export", "format")}
+        args = _page_args()
         return url_for(request.endpoint, **{**args, "export": table, "format": fmt})
 
     return {"cases": cases, "penalties": penalties, "appeals": appeals, "tickets": tickets,
@@ -206,7 +215,12 @@ def _tickets_export(f: metrics.DashboardFilters, fmt: str):
         of_kind = select(Party.id).where(Party.kind == f.kind)
         q = q.where(or_(*(c.in_(of_kind) for c in columns)))
     rows = db.session.execute(q.order_by(Ticket.opened_at).limit(TICKETS_EXPORT_MAX)).all()
-    codes = dict(db.session.execute(select(Party.id, Party.code)).all())
+    scope = party_scope(current_user)
+    if scope is None:
+        codes = dict(db.session.execute(select(Party.id, Party.code)).all())
+    else:   # a party's own export names no other party of its tickets (as its case pages)
+        codes = dict(db.session.execute(select(Party.id, Party.code)
+                                        .where(Party.id == scope)).all())
     tz = metrics.portal_zone()
     header = [_("Ticket"), _("Order"), _("Opened at"), _("Category"), _("Carrier"),
               _("Merchant"), _("Warehouse"), _("CS request to")]
