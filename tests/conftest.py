@@ -86,6 +86,8 @@ def app(database, tmp_path_factory):
         "SQLALCHEMY_DATABASE_URI": database.url,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast hashes: tests log in a lot
         "FILE_STORAGE_DIR": str(tmp_path_factory.mktemp("files")),  # never instance/files
+        # the tests' webhook receivers listen on this machine (test_webhook_ssrf.py: refused)
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
     })
     from flask_migrate import upgrade
 

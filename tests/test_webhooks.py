@@ -101,7 +101,9 @@ def rows() -> list[OutboxMessage]:
 # --- registering endpoints ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("url", ["ftp://hr.example.com/in", "file:///etc/passwd",
-                                 "javascript:alert(1)", "hr.example.com/in", "https://"])
+                                 "javascript:alert(1)", "hr.example.com/in", "https://",
+                                 "http://[::1/in", "https://hr.example.com:99999/in",
+                                 "https://hr.example.com:port/in", "http://hr.example.com:0/in"])
 def test_only_http_and_https_urls_can_be_registered(app, url):
     with app.test_request_context(), pytest.raises(ServiceError) as refused:
         webhooks.create_endpoint(name="HR", url=url, events=["hr_notice.created"])
