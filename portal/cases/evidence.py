@@ -38,7 +38,13 @@ from portal.cases.models import Case
 from portal.core.audit import record
 from portal.core.db import Base, enum_column, utcnow
 from portal.core.errors import ServiceError
-from portal.core.filetypes import download_name, extensions_of, safe_filename, sniff
+from portal.core.filetypes import (
+    download_name,
+    extensions_of,
+    is_archive,
+    safe_filename,
+    sniff,
+)
 from portal.core.permissions import Perm, allowed, party_scope
 from portal.core.storage import CHUNK, new_key, put_in_transaction
 from portal.extensions import db
@@ -127,8 +133,11 @@ def add_evidence(case: Case, filename: str, data: bytes | BinaryIO, user,
                  note: str = "") -> Evidence:
     """Keep the file ``data`` (bytes or a binary stream) as evidence of ``case``.
 
-    Refused, with nothing stored: an empty or too large file, and a file that is not an image,
-    a PDF or a spreadsheet by its content. The caller has checked ``may_add_evidence``."""
+    Refused, with nothing stored: an empty or too large file, a file that is not an image, a
+    PDF or a spreadsheet by its content, an archive (zip, rar, 7z...: a case's evidence is the
+    files themselves, each with its own type, size and SHA-256, not a package of them), and a
+    workbook too much to unpack (``filetypes.zip_problem``: a zip bomb). The caller has checked
+    ``may_add_evidence``."""
     name = safe_filename(filename, default="")
     if not name:
         raise ServiceError(_("Choose a file to upload."), "file")
@@ -139,7 +148,12 @@ def add_evidence(case: Case, filename: str, data: bytes | BinaryIO, user,
     party_id = user.party_id if party_scope(user) is not None else None
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         size, sha256 = _receive(data, spool, name)
-        filetype = sniff(spool)
+        filetype = sniff(spool)   # raises UnsafeArchive for a zip bomb
+        if filetype is None and is_archive(spool):
+            raise ServiceError(_(
+                "The file %(name)s is an archive (zip, rar, 7z, tar, gz…), which is not "
+                "accepted as evidence: unpack it and upload the files one by one.", name=name),
+                "file")
         if filetype is None:
             raise ServiceError(_(
                 "The file %(name)s is not accepted as evidence: send an image (PNG, JPEG, GIF "

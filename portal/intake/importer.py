@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from portal.core.audit import record
 from portal.core.db import pg_settings, utcnow
+from portal.core.filetypes import zip_problem
 from portal.core.timeutil import zone
 from portal.extensions import db
 from portal.intake import engine
@@ -150,9 +151,14 @@ def records(reader, width: int) -> Iterator[tuple[int, list[str] | None]]:
 
 def read_xlsx(stream, names: list[str], required: Iterable[str]
               ) -> Iterator[tuple[int, dict]]:
-    """The first sheet of a workbook, read as a stream (openpyxl read-only mode)."""
+    """The first sheet of a workbook, read as a stream (openpyxl read-only mode), once its zip
+    directory has shown it is no zip bomb (``core.filetypes.zip_problem``)."""
+    from flask import current_app
     from openpyxl import load_workbook
 
+    problem = zip_problem(stream, current_app.config["IMPORT_MAX_BYTES"])
+    if problem:
+        raise FileProblem("archive:" + problem)
     try:
         book = load_workbook(stream, read_only=True, data_only=True)
     except Exception:  # noqa: BLE001  any unreadable workbook is the same problem to the user

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from portal.core.audit import acting_as, record
 from portal.core.db import utcnow
 from portal.core.errors import ServiceError
+from portal.core.filetypes import UnsafeArchive, check_zip, zip_problem_text
 from portal.extensions import db
 from portal.intake import importer
 from portal.intake.fields import reasons
@@ -37,6 +38,9 @@ def file_problem_text(problem: str) -> str:
     if problem.startswith("missing:"):
         return _("The file lacks the column(s): %(cols)s. The first row must name the columns.",
                  cols=problem.split(":", 1)[1])
+    if problem.startswith("archive:"):
+        return zip_problem_text(problem.split(":", 1)[1],
+                                current_app.config["IMPORT_MAX_BYTES"])
     return {
         "encoding": _("The file is neither UTF-8 nor GB18030 text; save it as CSV UTF-8."),
         "empty": _("The file is empty."),
@@ -97,6 +101,13 @@ def accept_upload(storage, kind: BatchKind, user) -> tuple[ImportBatch, Path]:
     if size == 0:
         path.unlink()
         raise ServiceError(_("The file is empty."), "file")
+    try:
+        with path.open("rb") as f:
+            if importer.is_xlsx(f, name):   # a zip bomb is refused before openpyxl opens it
+                check_zip(f, current_app.config["IMPORT_MAX_BYTES"])
+    except UnsafeArchive:
+        path.unlink()
+        raise
     batch = ImportBatch(kind=kind, source=BatchSource.UPLOAD, filename=name[:200],
                         user_id=user.id, size_bytes=size, status=BatchStatus.QUEUED)
     db.session.add(batch)
