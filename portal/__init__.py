@@ -23,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     if test_config:
         app.config.update(test_config)
+    portal_config.settle_cookies(app.config)
 
     from portal.core import i18n, sqlite, web_setup
     from portal.extensions import babel, csrf, db, login_manager, migrate

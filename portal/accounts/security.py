@@ -3,11 +3,21 @@
 Everything here is kept in the database, never in a process's memory, so that several app
 servers sharing the database and ``SECRET_KEY`` agree on it:
 
-- **Throttling** counts ``LoginAttempt`` rows: a username with ``LOGIN_MAX_FAILURES`` failures
-  since its last success (within ``LOGIN_WINDOW_MINUTES``) waits 1 minute, then 2, 4 ... up to
-  the window after each further failure; an address with ``LOGIN_IP_MAX_FAILURES`` failures in
-  the window waits until the oldest of them leaves the window. Usernames that do not exist are
-  counted the same way, so the answers do not tell which accounts exist.
+- **Throttling** counts ``LoginAttempt`` rows, so that guessing stays expensive without handing
+  anyone a way to lock someone else out (OWASP's device-cookie approach):
+  - one username from one address: ``LOGIN_MAX_FAILURES`` failures since the username's last
+    success (within ``LOGIN_WINDOW_MINUTES``) make that address wait 1 minute, then 2, 4 ... up
+    to the window after each further failure; the same username from another address is not
+    locked by them;
+  - one username from every address (``LOGIN_USER_SLOW_AFTER`` failures in the window), or one
+    address for every username (``LOGIN_IP_MAX_FAILURES``): attempts are slowed to one per
+    ``LOGIN_SLOW_SECONDS`` after the newest failure, not refused for long, and not at all in a
+    browser that signed in to that account before (a signed device cookie): the owner of an
+    account being guessed at, or a courier behind the same office router as someone guessing,
+    signs in as usual.
+  Usernames that do not exist are counted the same way, so the answers do not tell which
+  accounts exist. A wrong current password (changing the password, the two-factor settings)
+  counts as a failed sign-in of that user; at the limit the session asking is ended.
 - **Sessions**: signing in creates a ``UserSession`` whose random id is kept in the (signed)
   Flask session; every request checks it for the idle (``SESSION_IDLE_MINUTES``) and absolute
   (``SESSION_ABSOLUTE_HOURS``) time-outs. Ending the row signs that browser out everywhere.
@@ -18,19 +28,23 @@ servers sharing the database and ``SECRET_KEY`` agree on it:
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from flask import current_app, has_request_context, request
+from flask import current_app, g, has_request_context, request, session
+from flask_babel import gettext as _
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import delete, func, or_, select, update
 
 from portal.accounts.models import LoginAttempt, RecoveryCode, User, UserSession
 from portal.accounts.passwords import hash_password, verify_password
 from portal.core.audit import record
 from portal.core.db import utcnow
+from portal.core.errors import RecordedRefusal
 from portal.extensions import db
 
 TOTP_STEP = 30
@@ -51,37 +65,50 @@ def _window() -> timedelta:
     return timedelta(minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
 
 
-def _failures(name: str) -> list[datetime]:
-    """When ``name``'s failures since its last success (within the window) happened, newest
-    first."""
-    now = utcnow()
+def _since(name: str) -> datetime:
+    """Failures count from the later of the window's start and ``name``'s last success."""
     last_ok = db.session.scalar(select(func.max(LoginAttempt.occurred_at)).where(
         LoginAttempt.username == name, LoginAttempt.succeeded.is_(True)))
-    since = max(now - _window(), last_ok) if last_ok else now - _window()
-    return db.session.scalars(
-        select(LoginAttempt.occurred_at).where(
-            LoginAttempt.username == name, LoginAttempt.succeeded.is_(False),
-            LoginAttempt.occurred_at > since).order_by(LoginAttempt.occurred_at.desc())).all()
+    start = utcnow() - _window()
+    return max(start, last_ok) if last_ok else start
 
 
-def throttle_wait(username: str, ip: str) -> int:
-    """Seconds ``username`` from ``ip`` must still wait before trying again (0: may try)."""
-    now, window = utcnow(), _window()
-    failures = _failures(_norm(username))
+def _failed(*conds) -> tuple[int, datetime | None]:
+    """How many failures match ``conds``, and when the newest was."""
+    n, newest = db.session.execute(select(func.count(), func.max(LoginAttempt.occurred_at))
+                                   .where(LoginAttempt.succeeded.is_(False), *conds)).one()
+    return n or 0, newest
+
+
+def _pair_failures(name: str, ip: str) -> tuple[int, datetime | None]:
+    return _failed(LoginAttempt.username == name, LoginAttempt.ip == ip[:64],
+                   LoginAttempt.occurred_at > _since(name))
+
+
+def throttle_wait(username: str, ip: str, *, trusted: bool | None = None) -> int:
+    """Seconds ``username`` from ``ip`` must still wait before trying again (0: may try).
+    ``trusted``: the browser signed in to this account before (read from the request's
+    device cookie when not given)."""
+    cfg, now = current_app.config, utcnow()
+    name = _norm(username)
+    if trusted is None:
+        trusted = device_trusted(name)
     wait = 0.0
-    limit = current_app.config["LOGIN_MAX_FAILURES"]
-    if len(failures) >= limit:
-        delay = min(timedelta(minutes=2 ** min(len(failures) - limit, 16)), window)
-        wait = (failures[0] + delay - now).total_seconds()
-    ip_limit = current_app.config["LOGIN_IP_MAX_FAILURES"]
-    if ip:
-        nth = db.session.scalar(
-            select(LoginAttempt.occurred_at).where(
-                LoginAttempt.ip == ip, LoginAttempt.succeeded.is_(False),
-                LoginAttempt.occurred_at > now - window)
-            .order_by(LoginAttempt.occurred_at.desc()).offset(ip_limit - 1).limit(1))
-        if nth is not None:
-            wait = max(wait, (nth + window - now).total_seconds())
+    limit = cfg["LOGIN_MAX_FAILURES"]
+    n, newest = _pair_failures(name, ip)
+    if n >= limit:
+        delay = min(timedelta(minutes=2 ** min(n - limit, 16)), _window())
+        wait = (newest + delay - now).total_seconds()
+    if not trusted:
+        slow = timedelta(seconds=cfg["LOGIN_SLOW_SECONDS"])
+        n, newest = _failed(LoginAttempt.username == name, LoginAttempt.occurred_at > _since(name))
+        if n >= cfg["LOGIN_USER_SLOW_AFTER"]:
+            wait = max(wait, (newest + slow - now).total_seconds())
+        if ip:
+            n, newest = _failed(LoginAttempt.ip == ip[:64],
+                                LoginAttempt.occurred_at > now - _window())
+            if n >= cfg["LOGIN_IP_MAX_FAILURES"]:
+                wait = max(wait, (newest + slow - now).total_seconds())
     return max(0, int(wait + 0.999))
 
 
@@ -96,13 +123,15 @@ def note_attempt(username: str, ip: str, succeeded: bool) -> LoginAttempt:
 
 def record_failure(username: str, ip: str, reason: str) -> None:
     """A failed attempt: counted, and audited without an actor (the password is never kept).
-    The failure that reaches the limit also records ``login.locked``."""
+    The failure that reaches the limit of the username from this address also records
+    ``login.locked``."""
     name = _norm(username)
     attempt = note_attempt(name, ip, succeeded=False)
+    db.session.flush()
     record("login.failed", attempt, after={"username": name, "reason": reason},
            actor=NOBODY)
-    if len(_failures(name)) == current_app.config["LOGIN_MAX_FAILURES"]:
-        record("login.locked", attempt, after={"username": name}, actor=NOBODY)
+    if _pair_failures(name, ip)[0] == current_app.config["LOGIN_MAX_FAILURES"]:
+        record("login.locked", attempt, after={"username": name, "ip": ip[:64]}, actor=NOBODY)
 
 
 def record_throttled(username: str, wait: int) -> None:
@@ -128,6 +157,85 @@ class _Unsaved:
 
 def _norm(username: str) -> str:
     return (username or "").strip().lower()[:120]
+
+
+# --- browsers that signed in before (device cookies) -----------------------------------------
+
+DEVICE_SALT = "portal.sign-in-device"
+DEVICE_ACCOUNTS = 5          # accounts a shared browser remembers at most
+
+
+def _account_mark(name: str) -> str:
+    """What a device cookie keeps of an account: a short hash, not the username."""
+    return hashlib.sha256(_norm(name).encode()).hexdigest()[:16]
+
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=DEVICE_SALT)
+
+
+def _device_marks() -> list[str]:
+    """The accounts this request's browser signed in to (its signed device cookie)."""
+    if not has_request_context():
+        return []
+    raw = request.cookies.get(current_app.config["DEVICE_COOKIE_NAME"] or "portal_device")
+    if not raw:
+        return []
+    try:
+        marks = _device_serializer().loads(
+            raw, max_age=current_app.config["LOGIN_DEVICE_DAYS"] * 86400)
+    except BadData:
+        return []
+    return [m for m in marks if isinstance(m, str)] if isinstance(marks, list) else []
+
+
+def device_trusted(username: str) -> bool:
+    return _account_mark(username) in _device_marks()
+
+
+def device_cookie(username: str) -> str:
+    """The device cookie's new value once ``username`` signed in from this browser."""
+    mark = _account_mark(username)
+    marks = [m for m in _device_marks() if m != mark] + [mark]
+    return _device_serializer().dumps(marks[-DEVICE_ACCOUNTS:])
+
+
+# --- the current password asked again (changing how one signs in) ----------------------------
+
+def reauth_refusal(user: User, reason: str, message: str, field: str | None
+                   ) -> RecordedRefusal:
+    """A wrong current password (or code) given to confirm a change: refused, and counted as
+    a failed sign-in of ``user`` after the change is rolled back. The failure that reaches
+    the limit ends the session that asked (``g.reauth_locked`` then holds the wait)."""
+    ip, sid = client_ip(), session.get(SESSION_KEY)
+
+    def keep() -> None:
+        record_failure(user.username, ip, reason)
+        wait = throttle_wait(user.username, ip)
+        if wait:
+            _end_locked(user, sid, wait)
+    return RecordedRefusal(message, field, record=keep)
+
+
+def reauth_throttled(user: User) -> RecordedRefusal | None:
+    """The refusal (and end of the session asking) when ``user`` is throttled now: the
+    password is then not looked at."""
+    ip, sid = client_ip(), session.get(SESSION_KEY)
+    wait = throttle_wait(user.username, ip)
+    if not wait:
+        return None
+
+    def keep() -> None:
+        record_throttled(user.username, wait)
+        _end_locked(user, sid, wait)
+    return RecordedRefusal(_("Too many failed sign-ins. Try again in %(n)d minutes.",
+                             n=max(1, -(-wait // 60))), record=keep)
+
+
+def _end_locked(user: User, sid: str | None, wait: int) -> None:
+    end_session(sid)
+    record("session.ended_after_failures", user, after={"wait_seconds": wait}, actor=user)
+    g.reauth_locked = wait
 
 
 # --- sessions -------------------------------------------------------------------------------

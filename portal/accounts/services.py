@@ -164,12 +164,18 @@ def sign_out_everywhere(user: User) -> int:
 
 def _reauthenticate(user: User, password: str, code: str | None) -> None:
     """The current password (and a current code when two-factor sign-in is on) confirm a
-    change to how ``user`` signs in."""
+    change to how ``user`` signs in; a wrong one counts as a failed sign-in (throttled with
+    them: at the limit the session asking ends)."""
+    refused = security.reauth_throttled(user)
+    if refused is not None:
+        raise refused
     if not user.check_password(password or ""):
-        raise ServiceError(_("The current password is wrong."), "current_password")
+        raise security.reauth_refusal(user, "current_password",
+                                      _("The current password is wrong."), "current_password")
     if user.two_factor_enabled and security.check_second_factor(user, code or "") is None:
-        raise ServiceError(_("The code from your authenticator app is wrong or was already "
-                             "used."), "code")
+        raise security.reauth_refusal(
+            user, "second_factor",
+            _("The code from your authenticator app is wrong or was already used."), "code")
 
 
 def change_password(user: User, *, current: str, new: str, confirm: str,

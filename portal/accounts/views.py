@@ -2,9 +2,19 @@ from __future__ import annotations
 
 import base64
 import time
-from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
@@ -24,7 +34,7 @@ from portal.accounts.forms import (
 from portal.accounts.models import User
 from portal.core.forms import choices
 from portal.core.permissions import Perm, require
-from portal.core.web import ActionFailed, ConfirmForm, action, one_click, submit
+from portal.core.web import ActionFailed, ConfirmForm, action, one_click, safe_target, submit
 from portal.extensions import db
 from portal.parties.models import Party
 from portal.parties.services import list_parties
@@ -39,13 +49,6 @@ PENDING_ENDPOINTS = {"accounts.two_factor", "accounts.two_factor_setup", "accoun
                      "accounts.login", "main.set_language", "static"}
 
 
-def _safe_target(target: str | None) -> str:
-    target = target or ""
-    if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
-        return url_for("main.home")
-    return target
-
-
 def _fresh_session() -> None:
     """Empty the Flask session (a new one at each change of who is signed in), keeping only
     the chosen language."""
@@ -53,6 +56,17 @@ def _fresh_session() -> None:
     session.clear()
     if lang:
         session["lang"] = lang
+
+
+def _locked_out():
+    """After a wrong current password that reached the sign-in limit (its session was ended
+    with the failure): signed out here too, told when to try again."""
+    wait = g.pop("reauth_locked", 0)
+    logout_user()
+    _fresh_session()
+    flash(_("Too many wrong passwords: you are signed out. Sign in again in %(n)d minutes.",
+            n=max(1, -(-wait // 60))), "error")
+    return redirect(url_for("accounts.login"))
 
 
 def pending_sign_in() -> dict | None:
@@ -71,6 +85,20 @@ def _complete(user: User, method: str) -> None:
     _fresh_session()
     login_user(user, remember=False)
     session[security.SESSION_KEY] = sid
+    g.device_cookie = security.device_cookie(user.username)
+
+
+@bp.after_app_request
+def _remember_device(response):
+    """A browser that signed in keeps a signed note of it (the device cookie): guesses at
+    its account from elsewhere never slow it down (``security.throttle_wait``)."""
+    value = g.pop("device_cookie", None)
+    if value:
+        cfg = current_app.config
+        response.set_cookie(cfg["DEVICE_COOKIE_NAME"], value,
+                            max_age=cfg["LOGIN_DEVICE_DAYS"] * 86400, path="/",
+                            secure=cfg["SESSION_COOKIE_SECURE"], httponly=True, samesite="Lax")
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -81,7 +109,7 @@ def login():
     if form.validate_on_submit():
         with action():
             step = services.sign_in_password(form.username.data, form.password.data)
-        target = _safe_target(request.args.get("next"))
+        target = safe_target(request.args.get("next"))
         if step.wait:
             flash(_("Too many failed sign-ins. Try again in %(n)d minutes.",
                     n=max(1, -(-step.wait // 60))), "error")
@@ -129,7 +157,7 @@ def two_factor():
                                "codes can be made on your settings page.",
                                "You signed in with a recovery code; %(num)d are left. New "
                                "codes can be made on your settings page.", left), "warning")
-            return redirect(_safe_target(note.get("next")))
+            return redirect(safe_target(note.get("next")))
         return render_template("accounts/two_factor.html", form=form), 400
     return render_template("accounts/two_factor.html", form=form)
 
@@ -179,11 +207,12 @@ def two_factor_setup():
                         user, secret, form.code.data, password=form.current_password.data,
                         current_code=form.current_code.data)
         except ActionFailed:
-            pass
+            if g.get("reauth_locked"):
+                return _locked_out()
         else:
             target = url_for("accounts.settings")
             if at_sign_in:
-                target = _safe_target(note.get("next"))
+                target = safe_target(note.get("next"))
                 _complete(user, "totp")
             session.pop(CANDIDATE, None)
             return _show_recovery_codes(codes, target)
@@ -210,6 +239,8 @@ def recovery_codes():
                     current_user, password=form.current_password.data,
                     code=form.current_code.data or "")
         except ActionFailed:
+            if g.get("reauth_locked"):
+                return _locked_out()
             return redirect(url_for("accounts.settings"))
         return _show_recovery_codes(codes, url_for("accounts.settings"))
     flash(_("Enter your current password and a code from your app."), "error")
@@ -226,7 +257,8 @@ def two_factor_disable():
                 services.disable_two_factor(current_user, password=form.current_password.data,
                                             code=form.current_code.data or "")
         except ActionFailed:
-            pass
+            if g.get("reauth_locked"):
+                return _locked_out()
     else:
         flash(_("Enter your current password and a code from your app."), "error")
     return redirect(url_for("accounts.settings"))
@@ -243,6 +275,8 @@ def change_password():
         _("Your password is changed; your other sessions are signed out."))
     if done.ok:
         return redirect(url_for("accounts.settings"))
+    if g.get("reauth_locked"):
+        return _locked_out()
     return render_template("accounts/password.html", form=form,
                            two_factor=current_user.two_factor_enabled), \
         (400 if request.method == "POST" else 200)

@@ -11,6 +11,16 @@ class ServiceError(Exception):
         self.field = field
 
 
+class RecordedRefusal(ServiceError):
+    """A refusal whose own record must outlive the rollback of the refused action (a wrong
+    current password counted against the account): ``core.web.action`` rolls the action
+    back, then runs ``record`` and commits it alone."""
+
+    def __init__(self, message: str, field: str | None = None, *, record):
+        super().__init__(message, field)
+        self.record = record
+
+
 class ConflictError(ServiceError):
     """Someone else changed the object first (optimistic locking)."""
 

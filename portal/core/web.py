@@ -7,15 +7,16 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Response, flash, redirect
+from flask import Response, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import FieldList
 
-from portal.core.errors import ConflictError, ServiceError
+from portal.core.errors import ConflictError, RecordedRefusal, ServiceError
 from portal.extensions import db
 
 
@@ -57,6 +58,9 @@ def action(form=None, success: str | None = None):
         raise ActionFailed(err) from None
     except ServiceError as err:
         db.session.rollback()
+        if isinstance(err, RecordedRefusal):
+            err.record()
+            db.session.commit()
         field = getattr(form, err.field, None) if (form is not None and err.field) else None
         if field is not None and not isinstance(field, FieldList):  # shown beside the field
             field.errors = [*field.errors, err.message]
@@ -114,6 +118,25 @@ def one_click(run: Callable[[], Any], success: str, target: str):
     """A button that does one thing (publish, acknowledge...), then back to ``target``."""
     submit(ConfirmForm(), run, success)
     return redirect(target)
+
+
+def safe_target(target: str | None, default: str | None = None) -> str:
+    """Where to send the browser back to after an action that carries a ``next``: a path on
+    this portal, else ``default`` (the home page), never an error.
+
+    Refused: anything that is not an absolute path (``/...``), a network-path reference
+    (``//host``), any backslash (browsers read it as a slash) and any control character
+    (browsers drop a tab or newline from a URL, so slash, tab, slash is ``//`` to them; and a
+    newline in a ``Location`` header is an error)."""
+    fallback = default or url_for("main.home")
+    target = target or ""
+    if (not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target)):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return target
 
 
 def page_arg(request) -> int:

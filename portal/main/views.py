@@ -8,7 +8,6 @@ from flask import (
     render_template,
     request,
     session,
-    url_for,
 )
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
@@ -17,6 +16,7 @@ from portal.accounts.services import set_locale
 from portal.cases.models import Case, CaseStatus
 from portal.cases.services import visible_cases_query, visible_penalties_query
 from portal.core.permissions import Perm, allowed, party_scope
+from portal.core.web import safe_target
 from portal.extensions import db
 from portal.hr.models import NoticeStatus
 from portal.hr.services import visible_notices_query
@@ -66,7 +66,4 @@ def set_language():
     if current_user.is_authenticated:
         set_locale(current_user, lang)
         db.session.commit()
-    target = request.form.get("next") or url_for("main.home")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("main.home")
-    return redirect(target)
+    return redirect(safe_target(request.form.get("next")))

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from portal.core import outbox, webhooks
 from portal.core.outbox import OutboxChannel, OutboxMessage, OutboxStatus
 from portal.core.permissions import Perm, require
-from portal.core.web import ConfirmForm, capped_page, one_click, page_arg, submit
+from portal.core.web import ConfirmForm, capped_page, one_click, page_arg, safe_target, submit
 from portal.core.webhooks import WebhookEndpoint
 from portal.extensions import db
 from portal.notifications.forms import EndpointEditForm, EndpointForm
@@ -84,7 +84,7 @@ def retry(message_id: int):
     msg = db.session.get(OutboxMessage, message_id) or abort(404)
     return one_click(lambda: outbox.retry(msg),
                      _("Message #%(id)d is queued again.", id=message_id),
-                     request.form.get("next") or url_for("notifications.failures"))
+                     safe_target(request.form.get("next"), url_for("notifications.failures")))
 
 
 # --- webhook endpoints (CS admins) ---------------------------------------------------------
