@@ -5,6 +5,7 @@ generated once and kept in ``instance/secret_key`` (never committed).
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import date
@@ -104,6 +105,51 @@ def parse_file_storage(text: str, name: str = "FILE_STORAGE") -> str:
     return value
 
 
+def parse_networks(text, name: str = "WEBHOOK_ALLOWED_NETWORKS"
+                   ) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """``"10.20.0.0/16,fd00:1::/64"`` -> the networks (an address alone is a /32 or /128);
+    empty: none. A list of such texts is read the same (``instance/config.py``)."""
+    items = text.split(",") if isinstance(text, str) else list(text or ())
+    networks = []
+    for item in items:
+        item = str(item).strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as exc:
+            raise SettingError(f"{name}: {item!r} is not a network like 10.20.0.0/16 or "
+                               f"fd00:1::/64 ({exc})") from None
+    return networks
+
+
+def _optional_flag(name: str) -> bool | None:
+    """A yes/no setting, or None when the environment does not say."""
+    return _flag(name) if os.environ.get(name, "").strip() else None
+
+
+def settle_cookies(config) -> None:
+    """Once every setting is loaded: cookies (session, remember-me, sign-in device) go over
+    HTTPS only and carry the ``__Host-`` prefix (ASVS 5.0 V3.3.1) when ``PORTAL_BASE_URL``
+    is https, unless SESSION_COOKIE_SECURE says otherwise; a name set by hand is kept. The
+    prefix needs Secure, Path=/ and no Domain, so it is used only on secure cookies."""
+    secure = config.get("SESSION_COOKIE_SECURE")
+    if secure is None:
+        secure = str(config.get("PORTAL_BASE_URL", "")).strip().lower().startswith("https://")
+    config["SESSION_COOKIE_SECURE"] = bool(secure)
+    if config.get("REMEMBER_COOKIE_SECURE") is None:
+        config["REMEMBER_COOKIE_SECURE"] = bool(secure)
+    prefix = "__Host-" if secure else ""
+    for key, name in (("SESSION_COOKIE_NAME", "session"),
+                      ("REMEMBER_COOKIE_NAME", "remember_token"),
+                      ("DEVICE_COOKIE_NAME", "portal_device")):
+        if not config.get(key):
+            config[key] = prefix + name
+    if secure:
+        config["SESSION_COOKIE_DOMAIN"] = config["REMEMBER_COOKIE_DOMAIN"] = None
+        config["SESSION_COOKIE_PATH"] = config["REMEMBER_COOKIE_PATH"] = "/"
+
+
 def database_url(instance_path: Path) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -142,13 +188,22 @@ def defaults(instance_path: Path) -> dict:
         "TWO_FACTOR_REQUIRED_ROLES": [r.strip() for r in os.environ.get(
             "TWO_FACTOR_REQUIRED_ROLES", "cs_admin,cs_supervisor,cs_director,cs_officer,"
             "hr_officer,auditor").split(",") if r.strip()],
-        # Sign-in throttling, counted in the database (shared by every app server): after
-        # LOGIN_MAX_FAILURES failures for one username within LOGIN_WINDOW_MINUTES it is
-        # refused for a delay that doubles with each further failure (1 min up to the window);
-        # one address is refused after LOGIN_IP_MAX_FAILURES failures within the window.
+        # Sign-in throttling, counted in the database (shared by every app server); wrong
+        # current passwords (password change, two-factor settings) count the same.
+        # - one username from one address: after LOGIN_MAX_FAILURES failures within
+        #   LOGIN_WINDOW_MINUTES that address waits a delay that doubles with each further
+        #   failure (1 min up to the window); other addresses are not locked out by it;
+        # - one username from every address (LOGIN_USER_SLOW_AFTER failures in the window) or
+        #   one address for every username (LOGIN_IP_MAX_FAILURES): attempts are slowed to one
+        #   per LOGIN_SLOW_SECONDS, except from a browser that signed in to that account before
+        #   (a signed device cookie, kept LOGIN_DEVICE_DAYS): the owner is never locked out by
+        #   someone else's guesses.
         "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "5")),
+        "LOGIN_USER_SLOW_AFTER": int(os.environ.get("LOGIN_USER_SLOW_AFTER", "10")),
         "LOGIN_IP_MAX_FAILURES": int(os.environ.get("LOGIN_IP_MAX_FAILURES", "20")),
+        "LOGIN_SLOW_SECONDS": int(os.environ.get("LOGIN_SLOW_SECONDS", "60")),
         "LOGIN_WINDOW_MINUTES": int(os.environ.get("LOGIN_WINDOW_MINUTES", "15")),
+        "LOGIN_DEVICE_DAYS": int(os.environ.get("LOGIN_DEVICE_DAYS", "90")),
         # Server-side sessions: signed out after this long without a request, and this long
         # after signing in whatever happens.
         "SESSION_IDLE_MINUTES": int(os.environ.get("SESSION_IDLE_MINUTES", "30")),
@@ -156,10 +211,13 @@ def defaults(instance_path: Path) -> dict:
         # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host/-Port
         # (Werkzeug ProxyFix); 0 = the portal is reached directly.
         "PROXY_FIX": int(os.environ.get("PROXY_FIX", "0")),
-        # Send the session cookie over HTTPS only: switch on in production (off for the
-        # http://127.0.0.1 demo).
-        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE"),
-        "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE"),
+        # Cookies (session, remember-me, sign-in device) over HTTPS only, named with the
+        # __Host- prefix (ASVS 5.0 V3.3.1): on by default when PORTAL_BASE_URL is https://,
+        # off for the http://127.0.0.1 demo; SESSION_COOKIE_SECURE=1/0 decides otherwise
+        # (None: follow PORTAL_BASE_URL; see settle_cookies).
+        "SESSION_COOKIE_SECURE": _optional_flag("SESSION_COOKIE_SECURE"),
+        "REMEMBER_COOKIE_SECURE": None,
+        "SESSION_COOKIE_NAME": None, "REMEMBER_COOKIE_NAME": None, "DEVICE_COOKIE_NAME": None,
         "WTF_CSRF_TIME_LIMIT": None,  # token lives as long as the session
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -180,6 +238,10 @@ def defaults(instance_path: Path) -> dict:
         "OUTBOX_LEASE_SECONDS": float(os.environ.get("OUTBOX_LEASE_SECONDS", "300")),
         # Webhooks (signed POSTs to the endpoints CS admins register): seconds to wait.
         "WEBHOOK_TIMEOUT": float(os.environ.get("WEBHOOK_TIMEOUT", "10")),
+        # Networks webhooks may be sent to although they are not public (loopback, private,
+        # link-local...: refused by default): "10.20.0.0/16,fd00:1::/64", for a receiver
+        # inside the network. Checked on the address each delivery connects to.
+        "WEBHOOK_ALLOWED_NETWORKS": _setting("WEBHOOK_ALLOWED_NETWORKS", "", parse_networks),
         # Acknowledgement campaigns: days to acknowledge a published version (also what a new
         # member of staff gets when the campaign's own date has passed), and how many days
         # before the due date the reminder goes out.
@@ -198,6 +260,8 @@ def defaults(instance_path: Path) -> dict:
         # large), and the folder uploaded files are kept in, outside the web root.
         "EVIDENCE_MAX_BYTES": int(os.environ.get("EVIDENCE_MAX_BYTES", str(20_000_000))),
         "FILE_STORAGE_DIR": os.environ.get("FILE_STORAGE_DIR", str(instance_path / "files")),
+        # Most an uploaded zip-based file (an XLSX workbook) may expand to (core.filetypes)
+        "UPLOAD_MAX_EXPANDED_BYTES": int(os.environ.get("UPLOAD_MAX_EXPANDED_BYTES", "100000000")),
         # Who signs a ruling, by what the parties owe: "up to amount:role,...", the last without
         # an amount (any amount). Above the officer's own limit a different person signs.
         "RULING_APPROVAL_LEVELS": os.environ.get(
