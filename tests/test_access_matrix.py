@@ -5,6 +5,10 @@ without an entry here fails ``test_every_route_is_in_the_matrix``.
 """
 from __future__ import annotations
 
+import io
+import re
+from urllib.parse import urlencode
+
 import pytest
 
 from tests.factories import PASSWORD, build_training, build_world, username
@@ -514,7 +518,7 @@ def shared_world(app, tmp_path):
         w = build_world()
         now = utcnow()
         for no, carrier in (("TK-9001", w.carrier_a), ("TK-9002", w.carrier_b)):
-            db.session.add(Ticket(ticket_no=no, order_no="O" + no, order_value=Decimal("99"),
+            db.session.add(Ticket(ticket_no=no, order_no="O" + no, order_value=Decimal("99.00"),
                                   opened_at=now, captured_at=now, carrier_id=carrier,
                                   merchant_id=w.merchant))
         db.session.flush()
@@ -544,12 +548,9 @@ def _rows(resp) -> str:
     """What a list shows as its rows: the tables' bodies of a page (not the filter boxes that
     echo what was typed), the whole of a CSV, or every cell of a workbook."""
     if resp.mimetype == "text/html":
-        import re
-
-        return "\n".join(re.findall(r"<tbody>(.*?)</tbody>", resp.get_data(as_text=True), re.S))
+        return "\n".join(re.findall(r"<tbody>(.*?)</tbody>", resp.get_data(as_text=True),
+                                     re.DOTALL))
     if resp.mimetype.endswith("spreadsheetml.sheet"):
-        import io
-
         from openpyxl import load_workbook
 
         book = load_workbook(io.BytesIO(resp.data), read_only=True)
@@ -581,8 +582,6 @@ def _filters_naming_others(w, own: str) -> list[dict]:
 
 
 def _leaks(text: str, own: str, visible_cases: set[int]) -> list[str]:
-    import re
-
     from portal.extensions import db
     from portal.parties.models import Party
 
@@ -621,8 +620,6 @@ def test_a_partys_list_filters_never_reach_other_parties(app, shared_world, make
         unfiltered = _rows(base)
         for args in variants:
             sep = "&" if "?" in url else "?"
-            from urllib.parse import urlencode
-
             full = url + sep + urlencode(args)
             resp = b.get(full)
             if resp.status_code != 200:
@@ -638,8 +635,6 @@ def test_a_partys_list_filters_never_reach_other_parties(app, shared_world, make
                     "CASE-" in rows:
                 problems.append(f"{full}: lists cases for a filter naming another party")
             if extra and ("format=" in url or url == "/cases"):
-                import re
-
                 cases = {t for t in extra if re.match(r"CASE-\d+", t)}
                 if cases:
                     problems.append(f"{full}: rows not in the unfiltered list: {cases}")
