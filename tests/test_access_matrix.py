@@ -614,7 +614,11 @@ def test_a_partys_list_filters_never_reach_other_parties(app, shared_world, make
         visible = set(db.session.scalars(visible_cases_query(_user(who)).with_only_columns(
             db.text("cases.id"))).all())
         variants = _filters_naming_others(w, own)
-    for url in PARTY_LISTS:
+    lists = PARTY_LISTS
+    if who in MANAGERS - {"carrier_manager"}:     # a department's own HR notices
+        lists = [*lists, "/hr/notices?status=all"]
+        variants = [*variants, {"department": str(w.dept)}, {"department": str(w.dept_b)}]
+    for url in lists:
         base = b.get(url)
         assert base.status_code == 200, url
         unfiltered = _rows(base)
