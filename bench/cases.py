@@ -210,6 +210,11 @@ def main() -> None:
             ("cases: page 40, no filter", officer, "/cases?page=40"),
             ("cases: a carrier's staff, no filter", staff, "/cases"),
             ("cases: a carrier's staff, ruled", staff, "/cases?status=ruled"),
+            # a party's filters read only its own violations, penalties and appeals (issue 20)
+            ("cases: a carrier's staff, its clause §1", staff, f"/cases?clause={clause}:1"),
+            ("cases: a carrier's staff, it owes >= ¥500", staff, "/cases?min=500"),
+            ("cases: a carrier's staff, its appeal waiting", staff, "/cases?appeal=open"),
+            ("cases: a carrier's staff, another party named", staff, "/cases?party=C001"),
             ("ledger: no filter", officer, "/penalties"),
             ("ledger: party C007", officer, "/penalties?party=C007"),
             ("ledger: party C007, one month", officer, f"/penalties?party=C007&month={month}"),
