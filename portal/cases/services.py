@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import false, func, or_, select, true
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import selectinload
 
 from portal.cases.models import (
@@ -167,10 +167,10 @@ def _involving(scope: int):
 def visible_cases_query(user, f: CaseFilters | None = None):
     """The cases ``user`` may see that match ``f``, newest first.
 
-    For a user bound to one party every filter narrows within what that party sees of its
-    cases, and never matches on the other parties of a shared case: the party and kind
-    filters match the user's own party or nothing, and the clause, ticket, amount and appeal
-    filters look only at the party's own violations, penalties and appeals."""
+    For a user bound to one party the list is that party's cases whatever is asked, and a
+    filter never matches on the other parties of a shared case: the party and kind filters
+    (not offered to them) are ignored, and the clause, ticket, amount and appeal filters look
+    only at the party's own violations, penalties and appeals."""
     from portal.cases.models import Appeal, AppealStatus
 
     f = f or CaseFilters()
@@ -184,9 +184,6 @@ def visible_cases_query(user, f: CaseFilters | None = None):
     appellants = None     # the appeal filter counts the appeals of the parties asked for
     if scope is not None:
         appellants = [scope]
-        if (f.party or f.kind is not None) and db.session.scalar(
-                parties_matching(f.kind, f.party).where(Party.id == scope)) is None:
-            q = q.where(false())      # another party or kind: none of its own cases
     elif f.party:         # a plain list of ids for the planner
         parties = db.session.scalars(parties_matching(f.kind, f.party)).all()
         q = q.where(Case.id.in_(select(CaseParty.case_id)
@@ -271,8 +268,9 @@ def visible_penalties_query(user, f: LedgerFilters | None = None):
     f = f or LedgerFilters()
     q = select(Penalty).order_by(Penalty.created_at.desc(), Penalty.id.desc())
     scope = party_scope(user)
-    if scope is not None:
+    if scope is not None:     # a party's own ledger: the party and kind filters are not theirs
         q = q.where(Penalty.party_id == scope)
+        f = replace(f, kind=None, party="")
     if f.status is LedgerStatus.STANDING:
         q = q.where(Penalty.active.is_(True))
     elif f.status is LedgerStatus.WITHDRAWN:
