@@ -104,7 +104,7 @@ def test_wrong_current_passwords_end_the_session_at_the_limit(app, people, brows
     resp = change(browser, "wrong-password-x")       # the fifth
     assert resp.status_code == 302 and resp.headers["Location"] == "/login"
     page = browser.get("/login").get_data(as_text=True)
-    assert "you are signed out" in page
+    assert "you are signed out. Sign in again in 1 minute." in page
     assert browser.get("/").status_code == 302       # signed out
     assert change(browser, PW).status_code == 302     # ... so the right one changes nothing
     with app.app_context():
@@ -255,7 +255,8 @@ def test_twenty_failures_from_one_address_slow_it_but_lock_nobody_out(app, peopl
     english(spray)
     for i in range(20):
         attempt(spray, f"guess{i}", "wrong-password-x")
-    assert TOO_MANY in attempt(spray, "staff.a", PW).get_data(as_text=True)
+    told = attempt(spray, "staff.a", PW).get_data(as_text=True)
+    assert "Too many failed sign-ins from this network. Try again in 1 minute;" in told
     assert attempt(colleague, "staff.b", PW).status_code == 302      # behind the same router
     with frozen_time(utcnow() + timedelta(seconds=61)):
         assert attempt(make_browser(), "staff.a", PW).status_code == 302
@@ -269,3 +270,12 @@ def test_a_forged_device_cookie_is_ignored(app, people, make_browser):
     english(b)
     b.client.set_cookie("portal_device", "not-signed")
     assert TOO_MANY in attempt(b, "staff.a", PW, ip="198.51.100.7").get_data(as_text=True)
+
+
+def test_a_stale_language_switch_goes_back_to_the_page(app, people, browser):
+    """The session ended while the page was open: the switch's token is gone."""
+    resp = browser.post("/lang", {"lang": "en", "next": "/cases"}, csrf=False)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/cases"
+    resp = browser.post("/lang", {"lang": "en", "next": "//evil.example"}, csrf=False)
+    assert resp.headers["Location"] == "/"
+    assert browser.post("/logout", csrf=False).status_code == 400     # other forms: refused

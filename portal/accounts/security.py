@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 
 import pyotp
 from flask import current_app, g, has_request_context, request, session
-from flask_babel import gettext as _
+from flask_babel import ngettext
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import delete, func, or_, select, update
 
@@ -85,31 +85,62 @@ def _pair_failures(name: str, ip: str) -> tuple[int, datetime | None]:
                    LoginAttempt.occurred_at > _since(name))
 
 
-def throttle_wait(username: str, ip: str, *, trusted: bool | None = None) -> int:
-    """Seconds ``username`` from ``ip`` must still wait before trying again (0: may try).
-    ``trusted``: the browser signed in to this account before (read from the request's
-    device cookie when not given)."""
+@dataclass(frozen=True)
+class Throttle:
+    """How long an attempt must still wait (0: it may go ahead), and whether the address's
+    failures for every account (``network``), not this account's, make it wait."""
+
+    seconds: int = 0
+    network: bool = False
+
+    @property
+    def minutes(self) -> int:
+        return max(1, -(-self.seconds // 60))
+
+
+def throttle(username: str, ip: str, *, trusted: bool | None = None) -> Throttle:
+    """Whether ``username`` from ``ip`` must wait before trying again. ``trusted``: the
+    browser signed in to this account before (read from the request's device cookie when not
+    given)."""
     cfg, now = current_app.config, utcnow()
     name = _norm(username)
     if trusted is None:
         trusted = device_trusted(name)
-    wait = 0.0
+    account = network = 0.0
     limit = cfg["LOGIN_MAX_FAILURES"]
     n, newest = _pair_failures(name, ip)
     if n >= limit:
         delay = min(timedelta(minutes=2 ** min(n - limit, 16)), _window())
-        wait = (newest + delay - now).total_seconds()
+        account = (newest + delay - now).total_seconds()
     if not trusted:
         slow = timedelta(seconds=cfg["LOGIN_SLOW_SECONDS"])
         n, newest = _failed(LoginAttempt.username == name, LoginAttempt.occurred_at > _since(name))
         if n >= cfg["LOGIN_USER_SLOW_AFTER"]:
-            wait = max(wait, (newest + slow - now).total_seconds())
+            account = max(account, (newest + slow - now).total_seconds())
         if ip:
             n, newest = _failed(LoginAttempt.ip == ip[:64],
                                 LoginAttempt.occurred_at > now - _window())
             if n >= cfg["LOGIN_IP_MAX_FAILURES"]:
-                wait = max(wait, (newest + slow - now).total_seconds())
-    return max(0, int(wait + 0.999))
+                network = (newest + slow - now).total_seconds()
+    wait = max(0, int(max(account, network) + 0.999))
+    return Throttle(wait, network=wait > 0 and network > account)
+
+
+def throttle_wait(username: str, ip: str, *, trusted: bool | None = None) -> int:
+    """Seconds ``username`` from ``ip`` must still wait before trying again (0: may try)."""
+    return throttle(username, ip, trusted=trusted).seconds
+
+
+def wait_message(wait: Throttle) -> str:
+    """What the sign-in page says to an attempt that must wait."""
+    if wait.network:
+        return ngettext("Too many failed sign-ins from this network. Try again in %(num)d "
+                        "minute; a browser you signed in with before is not held up.",
+                        "Too many failed sign-ins from this network. Try again in %(num)d "
+                        "minutes; a browser you signed in with before is not held up.",
+                        wait.minutes)
+    return ngettext("Too many failed sign-ins. Try again in %(num)d minute.",
+                    "Too many failed sign-ins. Try again in %(num)d minutes.", wait.minutes)
 
 
 def note_attempt(username: str, ip: str, succeeded: bool) -> LoginAttempt:
@@ -221,15 +252,14 @@ def reauth_throttled(user: User) -> RecordedRefusal | None:
     """The refusal (and end of the session asking) when ``user`` is throttled now: the
     password is then not looked at."""
     ip, sid = client_ip(), session.get(SESSION_KEY)
-    wait = throttle_wait(user.username, ip)
-    if not wait:
+    wait = throttle(user.username, ip)
+    if not wait.seconds:
         return None
 
     def keep() -> None:
-        record_throttled(user.username, wait)
-        _end_locked(user, sid, wait)
-    return RecordedRefusal(_("Too many failed sign-ins. Try again in %(n)d minutes.",
-                             n=max(1, -(-wait // 60))), record=keep)
+        record_throttled(user.username, wait.seconds)
+        _end_locked(user, sid, wait.seconds)
+    return RecordedRefusal(wait_message(wait), "current_password", record=keep)
 
 
 def _end_locked(user: User, sid: str | None, wait: int) -> None:

@@ -96,7 +96,7 @@ class PasswordStep:
     """What the password step of the sign-in decided."""
 
     user: User | None = None
-    wait: int = 0                  # seconds to wait: throttled, the password was not looked at
+    wait: security.Throttle | None = None   # throttled: the password was not looked at
     second_factor: str | None = None  # "code" (enrolled) or "enrol" (required, not enrolled)
 
 
@@ -107,9 +107,9 @@ def sign_in_password(username: str, password: str) -> PasswordStep:
     password re-hashes an old hash with the configured method; the sign-in is complete only
     when no second factor is needed (then ``finish_sign_in``)."""
     ip = security.client_ip()
-    wait = security.throttle_wait(username, ip)
-    if wait:
-        security.record_throttled(username, wait)
+    wait = security.throttle(username, ip)
+    if wait.seconds:
+        security.record_throttled(username, wait.seconds)
         return PasswordStep(wait=wait)
     user = _find(username)
     if user is None:
@@ -129,9 +129,9 @@ def sign_in_password(username: str, password: str) -> PasswordStep:
 def sign_in_second_factor(user: User, code: str) -> PasswordStep:
     """The second step: a TOTP code or a recovery code, throttled like the password."""
     ip = security.client_ip()
-    wait = security.throttle_wait(user.username, ip)
-    if wait:
-        security.record_throttled(user.username, wait)
+    wait = security.throttle(user.username, ip)
+    if wait.seconds:
+        security.record_throttled(user.username, wait.seconds)
         return PasswordStep(wait=wait)
     method = security.check_second_factor(user, code)
     if method is None:

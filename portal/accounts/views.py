@@ -64,8 +64,9 @@ def _locked_out():
     wait = g.pop("reauth_locked", 0)
     logout_user()
     _fresh_session()
-    flash(_("Too many wrong passwords: you are signed out. Sign in again in %(n)d minutes.",
-            n=max(1, -(-wait // 60))), "error")
+    flash(ngettext("Too many wrong passwords: you are signed out. Sign in again in %(num)d "
+                   "minute.", "Too many wrong passwords: you are signed out. Sign in again "
+                   "in %(num)d minutes.", max(1, -(-wait // 60))), "error")
     return redirect(url_for("accounts.login"))
 
 
@@ -111,8 +112,7 @@ def login():
             step = services.sign_in_password(form.username.data, form.password.data)
         target = safe_target(request.args.get("next"))
         if step.wait:
-            flash(_("Too many failed sign-ins. Try again in %(n)d minutes.",
-                    n=max(1, -(-step.wait // 60))), "error")
+            flash(security.wait_message(step.wait), "error")
         elif step.user is None:
             flash(_("Wrong username or password."), "error")
         elif step.second_factor:
@@ -145,8 +145,7 @@ def two_factor():
         with action():
             step = services.sign_in_second_factor(user, form.code.data)
         if step.wait:
-            flash(_("Too many failed sign-ins. Try again in %(n)d minutes.",
-                    n=max(1, -(-step.wait // 60))), "error")
+            flash(security.wait_message(step.wait), "error")
         elif step.user is None:
             form.code.errors = [_("The code is wrong or was already used.")]
         else:

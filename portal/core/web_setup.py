@@ -9,11 +9,13 @@ from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 
 from portal.core import i18n
 from portal.core.money import format_yuan
 from portal.core.permissions import Perm, Role, allowed
 from portal.core.timeutil import local_today
+from portal.core.web import safe_target
 from portal.extensions import db, login_manager
 
 
@@ -103,6 +105,15 @@ def init_app(app):
 
     for code in (400, 403, 404, 405, 409, 500):
         app.register_error_handler(code, _error_page(code))
+
+    @app.errorhandler(CSRFError)
+    def stale_form(error):
+        """A form whose token is gone (the session ended while the page was open): the
+        language switch, in every page's header, goes back to the page instead of an error."""
+        if request.endpoint == "main.set_language":
+            flash(_("The page was open too long; choose the language again."), "info")
+            return redirect(safe_target(request.form.get("next")))
+        return _error_page(400)(error)
 
     @app.after_request
     def security_headers(response):
