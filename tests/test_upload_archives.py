@@ -200,11 +200,15 @@ def _officer(make_browser):
 
 
 def _upload_evidence(browser, case_id: int, name: str, data: bytes) -> str:
-    """Post the file through the case page's form; the case page shown after it."""
+    """Post the file through the case page's form; the evidence section of the case page
+    shown after it (the browser opens it there: the outcome is shown there, not at the top)."""
     resp = browser.post(f"/cases/{case_id}/evidence", {"file": (io.BytesIO(data), name),
                                                       "note": ""})
-    assert resp.status_code == 303
-    return browser.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("#evidence")
+    top, section = browser.get(f"/cases/{case_id}").get_data(as_text=True).split(
+        '<h2 id="evidence">')
+    assert 'class="flash ' not in top and 'class="flash ' in section
+    return section
 
 
 def _nothing_stored(app, tmp_path) -> bool:

@@ -53,16 +53,16 @@ def upload_evidence(case_id: int):
         valid = form.validate_on_submit()
     except RequestEntityTooLarge:
         flash(_("The file is larger than %(mb)s MB.", mb=service.megabytes(
-            current_app.config["EVIDENCE_MAX_BYTES"])), "error")
+            current_app.config["EVIDENCE_MAX_BYTES"])), "error@evidence")
         return back
     if not valid:
         for errors in form.errors.values():
             for message in errors:
-                flash(message, "error")
+                flash(message, "error@evidence")
         return back
     upload = form.file.data
-    try:
-        with action() as done:
+    try:   # the outcome is shown beside the upload form, where the page opens again
+        with action(place="evidence") as done:
             added = service.add_evidence(case, upload.filename, upload.stream,
                                          current_user._get_current_object(),
                                          note=form.note.data or "")

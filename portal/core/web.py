@@ -39,12 +39,15 @@ class _Done:
 
 
 @contextmanager
-def action(form=None, success: str | None = None):
+def action(form=None, success: str | None = None, *, place: str = ""):
     """One user action = one transaction.
 
     Commits when the block succeeds and flashes ``success`` (or the ``message`` set on the yielded
     object); on a ``ServiceError`` or a lost optimistic-lock race rolls everything back, shows the
     message beside the form field at fault (or as a flash) and raises ``ActionFailed``.
+
+    ``place`` shows the messages in one part of the page instead of at its top (a category
+    ``error@place``: see ``flashes(place)`` in macros.html), for a form far down a long page.
     """
     done = _Done(success)
     try:
@@ -54,7 +57,7 @@ def action(form=None, success: str | None = None):
         db.session.rollback()
         err = ConflictError(_("Someone else changed this record while you were editing it. "
                               "Reload the page to see their change, then try again."))
-        flash(err.message, "error")
+        flash(err.message, _at("error", place))
         raise ActionFailed(err) from None
     except ServiceError as err:
         db.session.rollback()
@@ -65,13 +68,17 @@ def action(form=None, success: str | None = None):
         if field is not None and not isinstance(field, FieldList):  # shown beside the field
             field.errors = [*field.errors, err.message]
         else:
-            flash(err.message, "error")
+            flash(err.message, _at("error", place))
         raise ActionFailed(err) from None
     except Exception:
         db.session.rollback()
         raise
     if done.message:
-        flash(done.message, done.category)
+        flash(done.message, _at(done.category, place))
+
+
+def _at(category: str, place: str) -> str:
+    return f"{category}@{place}" if place else category
 
 
 @dataclass
