@@ -219,6 +219,38 @@ def test_the_page_shows_the_refusal_on_the_url_field(app, admin, browser, public
         assert db.session.scalar(select(webhooks.WebhookEndpoint)) is None
 
 
+@pytest.mark.parametrize("host", ["localhost.", "LOCALHOST", "hr.localhost"])
+def test_names_of_this_machine_are_refused_whatever_they_resolve_to(app, public_only,
+                                                                      monkeypatch, host):
+    def nothing(*_args):
+        raise socket.gaierror("no such name here")
+
+    monkeypatch.setattr(webhooks, "resolve", nothing)
+    with app.test_request_context(), force_locale("en"):
+        with pytest.raises(ServiceError) as refused:
+            webhooks.create_endpoint(name="Probe", url=f"http://{host}:5432/",
+                                     events=["hr_notice.created"])
+        assert "is a loopback address (this machine)" in refused.value.message
+        with pytest.raises(webhooks.AddressRefused):
+            webhooks.connect_checked(host, 80, 1.0)
+
+
+def test_a_name_not_found_now_is_saved_with_a_warning(app, admin, browser, public_only,
+                                                        monkeypatch):
+    def nothing(*_args):
+        raise socket.gaierror("no such name here")
+
+    monkeypatch.setattr(webhooks, "resolve", nothing)
+    browser.login("admin")
+    english(browser)
+    resp = browser.post("/admin/webhooks/", {"name": "HR", "url": f"https://{NAME}/hook",
+                                             "events": ["hr_notice.created"], "active": "y"})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert f"The portal&#39;s server cannot find the name {NAME} right now." in page
+    assert "Endpoint HR added." in page
+
+
 def test_an_allowed_network_can_be_registered(app, monkeypatch):
     monkeypatch.setitem(app.config, "WEBHOOK_ALLOWED_NETWORKS", "10.20.0.0/16")
     with app.test_request_context():

@@ -233,17 +233,33 @@ def _is_address(host: str) -> bool:
     return True
 
 
-def _check_url_host(url: str) -> None:
+_LOOPBACK = ipaddress.ip_address("127.0.0.1")
+
+
+def _loopback_name(host: str) -> bool:
+    """``localhost``, ``localhost.`` and every name under ``.localhost`` stand for this
+    machine (RFC 6761), whatever a resolver says of them."""
+    name = host.rstrip(".").lower()
+    return name == "localhost" or name.endswith(".localhost")
+
+
+def _check_url_host(url: str) -> str | None:
     """Refuse (on the form's ``url``) a URL whose host is, or now resolves to, an address
-    webhooks may not go to. A name that does not resolve here is accepted: the worker checks
-    every delivery anyway, and its network may know names this server does not."""
+    webhooks may not go to. A name that does not resolve here is accepted, and returned (the
+    page says so): the worker checks every delivery anyway, and its network may know names
+    this server does not."""
     parts = urlsplit(url)
+    allowed = allowed_networks()
+    if _loopback_name(parts.hostname) and refusal(_LOOPBACK, allowed) is not None:
+        raise ServiceError(_("The address %(address)s is %(kind)s. Webhooks are sent only to "
+                             "public addresses; an administrator can allow an internal network "
+                             "with the setting WEBHOOK_ALLOWED_NETWORKS.",
+                             address=parts.hostname, kind=refusal(_LOOPBACK)[1]), "url")
     try:
         found = _addresses(resolve(parts.hostname,
                                    parts.port or (443 if parts.scheme == "https" else 80)))
     except (OSError, ValueError):  # no such name, here and now: the worker will tell
-        return
-    allowed = allowed_networks()
+        return parts.hostname
     for ip, _entry in found:
         why = refusal(ip, allowed)
         if why is None:
@@ -259,6 +275,7 @@ def _check_url_host(url: str) -> None:
                         "with the setting WEBHOOK_ALLOWED_NETWORKS.", host=parts.hostname,
                         address=_shown(ip), kind=why[1])
         raise ServiceError(message, "url")
+    return None
 
 
 # --- managing endpoints (CS admins) --------------------------------------------------------
@@ -276,18 +293,20 @@ def _http_url(url: str) -> bool:
         return False
 
 
-def _clean(name: str, url: str, events: list[str]) -> tuple[str, str, str]:
+def _clean(name: str, url: str, events: list[str]) -> tuple[str, str, str, str | None]:
+    """The name, URL and events text to store, and the URL's host if it does not resolve
+    here now."""
     name, url = (name or "").strip(), (url or "").strip()
     if not name:
         raise ServiceError(_("Give the endpoint a name."), "name")
     if not _http_url(url):
         raise ServiceError(_("Only http:// and https:// URLs can receive webhooks."), "url")
-    _check_url_host(url)
+    unresolved = _check_url_host(url)
     unknown = [e for e in events if e not in EVENTS]
     if unknown:
         raise ServiceError(_("Unknown event: %(events)s.", events=", ".join(unknown)),
                            "events")
-    return name, url, "\n".join(e for e in EVENTS if e in events)
+    return name, url, "\n".join(e for e in EVENTS if e in events), unresolved
 
 
 def _name_taken(name: str, endpoint_id: int | None = None) -> bool:
@@ -299,8 +318,9 @@ def _name_taken(name: str, endpoint_id: int | None = None) -> bool:
 
 def create_endpoint(*, name: str, url: str, events: list[str], active: bool = True
                     ) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint and its secret (to show once)."""
-    name, url, events_text = _clean(name, url, events)
+    """A new endpoint and its secret (to show once). ``endpoint.unresolved_host`` is the
+    URL's host when it does not resolve here now (saved all the same: the page says so)."""
+    name, url, events_text, unresolved = _clean(name, url, events)
     if _name_taken(name):
         raise ServiceError(_("An endpoint is already called %(name)s.", name=name), "name")
     secret = new_secret()
@@ -308,22 +328,25 @@ def create_endpoint(*, name: str, url: str, events: list[str], active: bool = Tr
                                secret=secret)
     db.session.add(endpoint)
     record("webhook_endpoint.created", endpoint, after=endpoint.snapshot())
+    endpoint.unresolved_host = unresolved
     return endpoint, secret
 
 
 def update_endpoint(endpoint: WebhookEndpoint, *, name: str, url: str, events: list[str],
-                    active: bool, expected: int | None = None) -> None:
-    """Change what the endpoint is; ``expected`` is the row version the form showed."""
+                    active: bool, expected: int | None = None) -> str | None:
+    """Change what the endpoint is; ``expected`` is the row version the form showed. The
+    URL's host if it does not resolve here now."""
     if expected is not None and expected != endpoint.version:
         raise ConflictError(_("Someone else changed this endpoint while you were editing it. "
                               "Reload the page to see their change, then try again."))
-    name, url, events_text = _clean(name, url, events)
+    name, url, events_text, unresolved = _clean(name, url, events)
     if _name_taken(name, endpoint.id):
         raise ServiceError(_("An endpoint is already called %(name)s.", name=name), "name")
     before = endpoint.snapshot()
     endpoint.name, endpoint.url, endpoint.events, endpoint.active = name, url, events_text, active
     if endpoint.snapshot() != before:
         record("webhook_endpoint.updated", endpoint, before=before, after=endpoint.snapshot())
+    return unresolved
 
 
 def set_active(endpoint: WebhookEndpoint, active: bool) -> None:
@@ -371,8 +394,12 @@ class AddressRefused(Exception):
 def connect_checked(host: str, port: int, timeout: float) -> socket.socket:
     """A TCP connection to ``host``: resolved once, every address checked, then connected to
     one of those checked addresses (the first that answers) - never resolved again."""
-    found = _addresses(resolve(host, port))
     allowed = allowed_networks()
+    if _loopback_name(host) and refusal(_LOOPBACK, allowed) is not None:
+        raise AddressRefused(f"refused: {host} names this machine, a loopback address; "
+                             f"webhooks go to public addresses only (WEBHOOK_ALLOWED_NETWORKS "
+                             f"lists exceptions)")
+    found = _addresses(resolve(host, port))
     for ip, _entry in found:
         why = refusal(ip, allowed)
         if why is not None:

@@ -1,6 +1,15 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
@@ -112,8 +121,16 @@ def endpoints():
     if not done.ok:
         return _endpoints_page(form, status=400)
     endpoint, secret = done.result
+    _warn_unresolved(endpoint.unresolved_host)
     return _endpoints_page(EndpointForm(formdata=None),
                            issued={"endpoint": endpoint, "secret": secret})
+
+
+def _warn_unresolved(host: str | None) -> None:
+    if host:
+        flash(_("The portal's server cannot find the name %(host)s right now. The endpoint is "
+                "saved; every delivery looks the name up again and checks its address.",
+                host=host), "warning")
 
 
 def _endpoint_or_404(endpoint_id: int) -> WebhookEndpoint:
@@ -133,6 +150,7 @@ def edit_endpoint(endpoint_id: int):
         active=form.active.data, expected=form.expected()),
         _("Endpoint %(name)s saved.", name=form.name.data))
     if done.ok:
+        _warn_unresolved(done.result)
         return redirect(url_for("notifications.endpoints"))
     return render_template("notifications/endpoint_form.html", form=form, endpoint=endpoint), \
         (400 if request.method == "POST" else 200)
