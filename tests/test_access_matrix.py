@@ -675,3 +675,19 @@ def test_a_shared_case_tells_a_party_what_it_does_not_see(app, shared_world, mak
     assert "No violation of your party is recorded on this case (what other parties did is " \
            "not shown to you)." in page
     assert "C001" not in page and "顺丰" not in page
+
+
+def test_a_party_sees_how_its_amount_was_worked_out_and_that_the_rest_lies_elsewhere(
+        app, shared_world, make_browser):
+    """staff_a's carrier carries 70 % of a ruling priced as the whole case × share: its page
+    says so, with the case's totals, and that 30 % lies with others (never who)."""
+    from tests.helpers import english
+
+    b = make_browser()
+    b.login(username("staff_a"), PASSWORD)
+    english(b)
+    page = b.get(f"/cases/{shared_world.case}").get_data(as_text=True)
+    assert "Whole case × share: each party's fine, compensation recovered and points are its " \
+           "share of the case's fines ¥500.00, compensation ¥0.00 and 0 points." in page
+    assert "The other 30% of the blame lies with other parties." in page
+    assert "D001" not in page and "促销部" not in page

@@ -43,6 +43,17 @@ class RulingStatus(enum.StrEnum):
     SUPERSEDED = "superseded"    # a later ruling corrected it
 
 
+class RulingArithmetic(enum.StrEnum):
+    """How a ruling's amounts were worked out; a ruling keeps the one it was issued under."""
+
+    # each share's percent taken of the whole case: every fine, compensation and point of
+    # every party's violations (the arithmetic of every ruling issued so far)
+    WHOLE_CASE = "whole_case_v1"
+    # each fine and its points to the party that broke the clause, in full; only the loss
+    # (compensation, goodwill, costs) split by the blame shares (``cases.pricing``)
+    BREACH_AND_LOSS = "breach_loss_v2"
+
+
 class Case(CreatedAtMixin, Base):
     """One incident CS rules on: its violations, evidence and ruling."""
 
@@ -235,6 +246,9 @@ class Ruling(Base):
     effective_at: Mapped[datetime | None]
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("rulings.id"))
     supersede_reason: Mapped[str] = mapped_column(Text, default="")
+    arithmetic: Mapped[RulingArithmetic] = mapped_column(
+        enum_column(RulingArithmetic), default=RulingArithmetic.WHOLE_CASE,
+        server_default=RulingArithmetic.WHOLE_CASE.value)
 
     case: Mapped[Case] = relationship(back_populates="rulings")
     officer = relationship("User", foreign_keys=[officer_id])
