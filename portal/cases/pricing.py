@@ -12,9 +12,10 @@ Two kinds of money, kept apart so that every party can reconcile its figure with
   share (``core.money.split_by_shares``). A party may carry a share of the loss without a
   breach of its own (the ruling says why); a party that breached a clause may carry none.
 
-Pure functions on plain values: no database, no request. The ruling service gives it the
-case's confirmed violations and loss items and the shares the officer chose, and stores what
-comes back; the ruling form shows the same figures before it is submitted.
+Pure functions on plain values: no database, no request. Rulings are not priced with it yet
+(they say which arithmetic priced them: ``RulingArithmetic``); the next step gives it the
+case's confirmed violations and loss items and the shares the officer chose, stores what comes
+back, and shows the same figures on the ruling form before it is submitted.
 """
 from __future__ import annotations
 
