@@ -31,9 +31,11 @@ from portal.cases.models import (
     Penalty,
     ResponsibilityShare,
     Ruling,
+    RulingArithmetic,
     RulingStatus,
     ViolationStatus,
 )
+from portal.cases.pricing import Breach, PricingError, price
 from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ConflictError, ServiceError
@@ -120,16 +122,20 @@ class ClauseStanding:
     staff: int
 
 
-def standing(case: Case, party_ids: list[int]) -> dict[int, list[ClauseStanding]]:
+def standing(case: Case, party_ids: list[int], *, own_only: bool = False
+             ) -> dict[int, list[ClauseStanding]]:
     """For each party, each clause of the case's confirmed violations (the version recorded is
     the one in force at the incident): the first acknowledgement of that version by the party's
-    staff, and how many of its active staff hold a valid certificate covering it."""
+    staff, and how many of its active staff hold a valid certificate covering it. With
+    ``own_only`` each party's list holds only the clauses it broke itself (a ruling priced by
+    breach and loss fines no party under another party's clause)."""
     from portal.accounts.models import User
     from portal.standards.models import Acknowledgement
     from portal.training.models import Certificate, CertificateVersion
 
-    clauses = {v.clause_id: v.clause for v in case.violations
-               if v.status is ViolationStatus.CONFIRMED}
+    confirmed = [v for v in case.violations if v.status is ViolationStatus.CONFIRMED]
+    clauses = {v.clause_id: v.clause for v in confirmed}
+    broke = {(v.party_id, v.clause_id) for v in confirmed}
     versions = {c.standard_version_id for c in clauses.values()}
     if not party_ids or not versions:
         return {p: [] for p in party_ids}
@@ -157,7 +163,8 @@ def standing(case: Case, party_ids: list[int]) -> dict[int, list[ClauseStanding]
         .group_by(User.party_id, CertificateVersion.standard_version_id))}
     return {p: [ClauseStanding(c, acked.get((p, c.standard_version_id)),
                                trained.get((p, c.standard_version_id), 0), staff.get(p, 0))
-                for c in clauses.values()] for p in party_ids}
+                for c in clauses.values() if not own_only or (p, c.id) in broke]
+            for p in party_ids}
 
 
 def unacknowledged(case: Case, party_id: int) -> list:
@@ -167,11 +174,13 @@ def unacknowledged(case: Case, party_id: int) -> list:
 # --- ruling ---------------------------------------------------------------------------------------
 
 def issue_ruling(case: Case, *, officer, rationale: str, shares: list[ShareInput],
-                 case_version: int | None = None, supersede_reason: str = "") -> Ruling:
+                 case_version: int | None = None, supersede_reason: str = "",
+                 arithmetic: RulingArithmetic = RulingArithmetic.WHOLE_CASE) -> Ruling:
     """Rule on ``case`` (or correct its effective ruling, with ``supersede_reason``). Takes
     effect at once within the officer's limit, else waits for the approver.
     ``case_version``: the version of the case the officer saw; another change since is a
-    conflict."""
+    conflict. ``arithmetic``: how the shares price the case (``RulingArithmetic``; the ruling
+    form still rules by the whole case until the breach-and-loss form replaces it)."""
     if case_version is not None and case_version != case.version:
         raise ConflictError(_("Someone else changed case %(n)s while you were writing this "
                               "ruling. Your ruling was not saved; your text is still in the "
@@ -192,19 +201,18 @@ def issue_ruling(case: Case, *, officer, rationale: str, shares: list[ShareInput
     if len(rationale) > 10_000 or len(supersede_reason or "") > REASON_MAX:
         raise ServiceError(_("The text is too long."), "rationale")
     parties = _validate_shares(shares)
-    overrides = _check_overrides(case, shares, parties)
+    by_breach = arithmetic is RulingArithmetic.BREACH_AND_LOSS
+    parts = _priced_shares(case, shares, parties) if by_breach else _whole_case_shares(
+        totals, shares)
+    overrides = _check_overrides(case, shares, parties, own_only=by_breach)
     role = required_role(totals.owed)
     ruling = Ruling(case=case, officer_id=officer.id, rationale=rationale.strip(),
                     total_amount=totals.owed, fine_total=totals.fine,
                     compensation_total=totals.compensation, points_total=totals.points,
                     ruled_at=utcnow(), status=RulingStatus.PENDING, required_role=role.value,
-                    supersedes=superseded, supersede_reason=(supersede_reason or "").strip())
+                    supersedes=superseded, supersede_reason=(supersede_reason or "").strip(),
+                    arithmetic=arithmetic)
     db.session.add(ruling)
-    percents = [s.percent for s in shares]
-    parts = zip(shares, split_by_shares(totals.fine, percents),
-                split_by_shares(totals.compensation, percents),
-                split_points(totals.points, percents),
-                split_points(totals.serious_points, percents), strict=True)
     for s, fine, comp, points, serious in parts:
         db.session.add(ResponsibilityShare(
             ruling=ruling, party_id=s.party_id, percent=s.percent,
@@ -221,7 +229,7 @@ def issue_ruling(case: Case, *, officer, rationale: str, shares: list[ShareInput
         "compensation": totals.compensation, "points": totals.points,
         "rationale": ruling.rationale, "requires": role.value,
         "supersedes": superseded.number if superseded else None,
-        "supersede_reason": ruling.supersede_reason,
+        "supersede_reason": ruling.supersede_reason, "arithmetic": arithmetic.value,
         "shares": [{"party": parties[s.party_id].code, "percent": s.percent,
                     "override": overrides.get(s.party_id, "")} for s in shares]})
     if role is Role.CS_OFFICER:
@@ -327,10 +335,45 @@ def _take_effect(ruling: Ruling) -> None:
                      ({p.party_id for p in old.penalties} if old is not None else set()))
 
 
-def _check_overrides(case: Case, shares: list[ShareInput], parties: dict) -> dict[int, str]:
-    """The override reason of each share whose party never acknowledged a clause of the case;
-    refuses a share that needs one and has none."""
-    needed = standing(case, [s.party_id for s in shares])
+def _whole_case_shares(totals: Totals, shares: list[ShareInput]):
+    """``whole_case_v1``: each share's percent of every fine, compensation and point of the
+    case: ``(share, fine, compensation, points, serious points)``."""
+    percents = [s.percent for s in shares]
+    return list(zip(shares, split_by_shares(totals.fine, percents),
+                    split_by_shares(totals.compensation, percents),
+                    split_points(totals.points, percents),
+                    split_points(totals.serious_points, percents), strict=True))
+
+
+def _priced_shares(case: Case, shares: list[ShareInput], parties: dict):
+    """``breach_loss_v2`` (``cases.pricing``): each party's own fines and points in full, its
+    share of the loss (the customers' compensation) as compensation recovered."""
+    breaches = [Breach(v.party_id, v.party_fine, v.points, bool(v.clause.serious),
+                       v.customer_compensation, v.id)
+                for v in case.violations if v.status is ViolationStatus.CONFIRMED]
+    try:
+        priced = price(breaches, [], [(s.party_id, s.percent) for s in shares])
+    except PricingError as err:
+        party = parties.get(err.party_id) or db.session.get(Party, err.party_id)
+        code = party.code if party is not None else ""
+        if err.code == "breach_without_share":
+            raise ServiceError(_("%(party)s broke a clause of this case: its fine is ruled on "
+                                 "here, so give it a share.", party=code), "shares") from None
+        if err.code == "nothing_owed":
+            raise ServiceError(_("%(party)s broke no clause of this case and there is no loss "
+                                 "to share: leave it out of the ruling.", party=code),
+                               "shares") from None
+        raise ServiceError(_("The shares cannot price this case."), "shares") from None
+    return [(s, p.fine, p.loss_part, p.points, p.serious_points)
+            for s, p in zip(shares, priced.parties, strict=True)]
+
+
+def _check_overrides(case: Case, shares: list[ShareInput], parties: dict, *,
+                     own_only: bool = False) -> dict[int, str]:
+    """The override reason of each share whose party never acknowledged a clause of the case
+    (with ``own_only``: a clause it broke itself); refuses a share that needs one and has
+    none."""
+    needed = standing(case, [s.party_id for s in shares], own_only=own_only)
     reasons = {}
     for s in shares:
         missing = [st.clause for st in needed[s.party_id] if st.acknowledged_at is None]

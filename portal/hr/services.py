@@ -25,7 +25,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from portal.cases.models import Case, Penalty, ViolationStatus
+from portal.cases.models import Case, Penalty, RulingArithmetic, ViolationStatus
 from portal.core.audit import record
 from portal.core.db import utcnow
 from portal.core.errors import ConflictError, ServiceError, required_reason
@@ -101,12 +101,16 @@ def _open_notices_of_ruling(ruling_id: int) -> dict[tuple[int, str], HrNotice]:
 
 def notice_facts(penalty: Penalty) -> dict:
     """What a notice says about ``penalty``: amount, share, rationale, the clauses breached
-    (the department's own violations, else all the case's) and the sanction they propose."""
+    and the sanction they propose. The clauses are the department's own violations; a ruling
+    priced as the whole case (``whole_case_v1``) charged the department for every clause of
+    the case, so a department without a violation of its own is shown all of them there."""
     share, ruling = penalty.share, penalty.ruling
     case = db.session.get(Case, penalty.case_id)
     confirmed = [v for v in case.violations if v.status is ViolationStatus.CONFIRMED]
     own = [v for v in confirmed if v.party_id == share.party_id]
-    clauses = {v.clause_id: v.clause for v in (own or confirmed)}
+    if ruling.arithmetic is not RulingArithmetic.BREACH_AND_LOSS and not own:
+        own = confirmed
+    clauses = {v.clause_id: v.clause for v in own}
     ordered = sorted(clauses.values(), key=lambda c: c.label)
     proposal, text = proposed_sanction(ordered)
     return {"amount": str(to_money(penalty.amount)), "percent": share.percent,
