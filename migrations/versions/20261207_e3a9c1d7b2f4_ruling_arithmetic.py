@@ -15,16 +15,31 @@ branch_labels = None
 depends_on = None
 
 
+CHECK = "arithmetic IN ('whole_case_v1', 'breach_loss_v2')"
+
+
+def _sqlite() -> bool:
+    return op.get_bind().dialect.name == "sqlite"
+
+
 def upgrade():
-    # the server default marks every ruling already issued: they were all priced this way
-    with op.batch_alter_table('rulings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('arithmetic', sa.String(length=32), nullable=False,
-                                      server_default='whole_case_v1'))
-        batch_op.create_check_constraint(
-            'rulingarithmetic', "arithmetic IN ('whole_case_v1', 'breach_loss_v2')")
+    # The server default marks every ruling already issued: they were all priced this way.
+    # On SQLite the column and its CHECK are added in place: a batch rebuild would drop the
+    # ``rulings`` table, which shares, penalties and appeals reference (with foreign keys on,
+    # a database holding rulings refuses that).
+    if _sqlite():
+        op.execute("ALTER TABLE rulings ADD COLUMN arithmetic VARCHAR(32) NOT NULL "
+                   "DEFAULT 'whole_case_v1' CONSTRAINT ck_rulings_rulingarithmetic "
+                   f"CHECK ({CHECK})")
+        return
+    op.add_column('rulings', sa.Column('arithmetic', sa.String(length=32), nullable=False,
+                                       server_default='whole_case_v1'))
+    op.create_check_constraint(op.f('ck_rulings_rulingarithmetic'), 'rulings', CHECK)
 
 
 def downgrade():
-    with op.batch_alter_table('rulings', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_rulings_rulingarithmetic'), type_='check')
-        batch_op.drop_column('arithmetic')
+    if _sqlite():
+        op.execute("ALTER TABLE rulings DROP COLUMN arithmetic")
+        return
+    op.drop_constraint(op.f('ck_rulings_rulingarithmetic'), 'rulings', type_='check')
+    op.drop_column('rulings', 'arithmetic')
