@@ -663,15 +663,19 @@ def test_the_probe_of_a_shared_case_finds_nothing(app, shared_world, make_browse
         assert f"CASE-{w.case:06d}" not in _rows(b.get(f"/cases?{args}")), args
 
 
-def test_a_shared_case_tells_a_party_what_it_does_not_see(app, shared_world, make_browser):
-    """D001 carries a share of the ruling but broke no clause itself: its case page says that
-    other parties' records are not shown, rather than that none were recorded."""
+def _case_page_in_english(make_browser, who: str, case_id: int) -> str:
     from tests.helpers import english
 
     b = make_browser()
-    b.login(username("dept_manager"), PASSWORD)
+    b.login(username(who), PASSWORD)
     english(b)
-    page = b.get(f"/cases/{shared_world.case}").get_data(as_text=True)
+    return b.get(f"/cases/{case_id}").get_data(as_text=True)
+
+
+def test_a_shared_case_tells_a_party_what_it_does_not_see(app, shared_world, make_browser):
+    """D001 carries a share of the ruling but broke no clause itself: its case page says that
+    other parties' records are not shown, rather than that none were recorded."""
+    page = _case_page_in_english(make_browser, "dept_manager", shared_world.case)
     assert "No violation of your party is recorded on this case (what other parties did is " \
            "not shown to you)." in page
     assert "C001" not in page and "顺丰" not in page
@@ -681,12 +685,7 @@ def test_a_party_sees_how_its_amount_was_worked_out_and_that_the_rest_lies_elsew
         app, shared_world, make_browser):
     """staff_a's carrier carries 70 % of a ruling priced as the whole case × share: its page
     says so, with the case's totals, and that 30 % lies with others (never who)."""
-    from tests.helpers import english
-
-    b = make_browser()
-    b.login(username("staff_a"), PASSWORD)
-    english(b)
-    page = b.get(f"/cases/{shared_world.case}").get_data(as_text=True)
+    page = _case_page_in_english(make_browser, "staff_a", shared_world.case)
     assert "Whole case × share: each party's fine, compensation recovered and points are its " \
            "share of the case's fines ¥500.00, compensation ¥0.00 and 0 points." in page
     assert "The other 30% of the blame lies with other parties." in page
