@@ -11,7 +11,7 @@ from portal.standards.forms import Locked, MultiCheckboxField
 
 
 class EndpointForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)],
+    name = StringField(_l("Endpoint name"), validators=[DataRequired(), Length(max=120)],
                        description=_l("The system that receives the events, e.g. HR system"))
     url = StringField(_l("URL"), validators=[DataRequired(), Length(max=500)],
                       description=_l("Where the portal POSTs the events: an http:// or "
