@@ -80,9 +80,10 @@ def _failed(*conds) -> tuple[int, datetime | None]:
     return n or 0, newest
 
 
-def _pair_failures(name: str, ip: str) -> tuple[int, datetime | None]:
+def _pair_failures(name: str, ip: str, since: datetime | None = None
+                   ) -> tuple[int, datetime | None]:
     return _failed(LoginAttempt.username == name, LoginAttempt.ip == ip[:64],
-                   LoginAttempt.occurred_at > _since(name))
+                   LoginAttempt.occurred_at > (since or _since(name)))
 
 
 @dataclass(frozen=True)
@@ -108,13 +109,14 @@ def throttle(username: str, ip: str, *, trusted: bool | None = None) -> Throttle
         trusted = device_trusted(name)
     account = network = 0.0
     limit = cfg["LOGIN_MAX_FAILURES"]
-    n, newest = _pair_failures(name, ip)
+    since = _since(name)                  # read once for both counts of the username
+    n, newest = _pair_failures(name, ip, since)
     if n >= limit:
         delay = min(timedelta(minutes=2 ** min(n - limit, 16)), _window())
         account = (newest + delay - now).total_seconds()
     if not trusted:
         slow = timedelta(seconds=cfg["LOGIN_SLOW_SECONDS"])
-        n, newest = _failed(LoginAttempt.username == name, LoginAttempt.occurred_at > _since(name))
+        n, newest = _failed(LoginAttempt.username == name, LoginAttempt.occurred_at > since)
         if n >= cfg["LOGIN_USER_SLOW_AFTER"]:
             account = max(account, (newest + slow - now).total_seconds())
         if ip:

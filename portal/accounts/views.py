@@ -66,7 +66,7 @@ def _locked_out():
     _fresh_session()
     flash(ngettext("Too many wrong passwords: you are signed out. Sign in again in %(num)d "
                    "minute.", "Too many wrong passwords: you are signed out. Sign in again "
-                   "in %(num)d minutes.", max(1, -(-wait // 60))), "error")
+                   "in %(num)d minutes.", security.Throttle(wait).minutes), "error")
     return redirect(url_for("accounts.login"))
 
 

@@ -250,11 +250,12 @@ def _check_url_host(url: str) -> str | None:
     this server does not."""
     parts = urlsplit(url)
     allowed = allowed_networks()
-    if _loopback_name(parts.hostname) and refusal(_LOOPBACK, allowed) is not None:
+    why = refusal(_LOOPBACK, allowed) if _loopback_name(parts.hostname) else None
+    if why is not None:
         raise ServiceError(_("The address %(address)s is %(kind)s. Webhooks are sent only to "
                              "public addresses; an administrator can allow an internal network "
                              "with the setting WEBHOOK_ALLOWED_NETWORKS.",
-                             address=parts.hostname, kind=refusal(_LOOPBACK)[1]), "url")
+                             address=parts.hostname, kind=why[1]), "url")
     try:
         found = _addresses(resolve(parts.hostname,
                                    parts.port or (443 if parts.scheme == "https" else 80)))
